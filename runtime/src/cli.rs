@@ -1,0 +1,95 @@
+//! The `smsgw` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+/// An SMS gateway whose provider backends are sandboxed WebAssembly components.
+#[derive(Parser)]
+#[command(name = "smsgw", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the gateway.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file; without one the built-in defaults apply.
+    #[arg(long, env = "SMSGW_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (overrides the config file).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the database and compiled components (overrides the config file).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// URL providers use to reach this gateway (overrides the config file).
+    #[arg(long)]
+    pub public_url: Option<String>,
+}
+
+impl ServeArgs {
+    /// The configuration file with command-line overrides applied.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(url) = &self.public_url {
+            config.public_url = Some(url.clone());
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Runs the command line; the binary's `main` is this.
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.config()?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(crate::gateway::run(config, shutdown_signal()))
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

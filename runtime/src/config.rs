@@ -1,0 +1,206 @@
+//! The gateway's TOML configuration, RapidSMS's `settings.py` for smsgw.
+//!
+//! Every key has a default, so an empty (or absent) file gives a useful
+//! gateway: the built-in generic HTTP backend mounted as `http`, and the
+//! `echo` and `ping` apps.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::limits::Limits;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Where the database and compiled components live.
+    pub data_dir: PathBuf,
+    /// The URL providers use to reach this gateway (for callback URLs such as
+    /// delivery reports). Defaults to `http://<listen>`.
+    pub public_url: Option<String>,
+    /// RapidSMS's `INSTALLED_BACKENDS`.
+    pub backends: Vec<BackendConfig>,
+    pub apps: AppsConfig,
+    pub outbound: OutboundConfig,
+    /// Limits applied to every backend unless it overrides them.
+    pub limits: Limits,
+    /// Largest inbound provider request body accepted, in bytes.
+    pub max_inbound_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".parse().expect("valid address"),
+            data_dir: PathBuf::from("smsgw-data"),
+            public_url: None,
+            backends: vec![BackendConfig::builtin_http()],
+            apps: AppsConfig::default(),
+            outbound: OutboundConfig::default(),
+            limits: Limits::default(),
+            max_inbound_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// One mounted backend.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    /// The mount name: inbound requests arrive at `/backends/<name>/`.
+    pub name: String,
+    /// `builtin:<name>` or a path to a `.wasm` component.
+    pub component: String,
+    /// Origins (`scheme://host[:port]`) the backend may call.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Passed to the component as JSON.
+    #[serde(default)]
+    pub config: toml::Table,
+    /// Values the host substitutes for `{{secret:NAME}}` in outbound requests;
+    /// never shown to the component, never logged.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretValue>,
+    /// Per-backend overrides of the global limits.
+    #[serde(default)]
+    pub limits: Option<toml::Table>,
+}
+
+impl BackendConfig {
+    /// The backend every fresh gateway has.
+    pub fn builtin_http() -> Self {
+        BackendConfig {
+            name: "http".into(),
+            component: "builtin:http".into(),
+            allowed_hosts: Vec::new(),
+            config: toml::Table::new(),
+            secrets: BTreeMap::new(),
+            limits: None,
+        }
+    }
+}
+
+/// A secret given inline or read from the environment at start-up.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SecretValue {
+    Inline(String),
+    Env { env: String },
+}
+
+impl SecretValue {
+    /// The secret's value.
+    pub fn resolve(&self, name: &str) -> anyhow::Result<String> {
+        match self {
+            SecretValue::Inline(v) => Ok(v.clone()),
+            SecretValue::Env { env } => std::env::var(env).map_err(|_| {
+                anyhow::anyhow!("secret '{name}' names environment variable {env}, which is not set")
+            }),
+        }
+    }
+}
+
+/// Apps run on every inbound message, in order, until one handles it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppsConfig {
+    /// Order of the apps; any of `echo`, `ping`, `webhook`.
+    pub order: Vec<String>,
+    /// Reply sent when no app handled a message; none by default.
+    pub default_reply: Option<String>,
+    pub webhook: Option<WebhookConfig>,
+}
+
+impl Default for AppsConfig {
+    fn default() -> Self {
+        AppsConfig { order: vec!["echo".into(), "ping".into()], default_reply: None, webhook: None }
+    }
+}
+
+/// The user's application, reached by POSTing each inbound message as JSON.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: String,
+    #[serde(default = "default_webhook_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_webhook_timeout_ms() -> u64 {
+    10_000
+}
+
+/// The outbound queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundConfig {
+    /// Concurrent `send` calls.
+    pub workers: usize,
+    /// Attempts before a retryable failure becomes final.
+    pub max_attempts: u32,
+    /// First retry delay; doubles each attempt, with jitter.
+    pub retry_base_ms: u64,
+    /// Upper bound of the retry delay.
+    pub retry_max_ms: u64,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        OutboundConfig { workers: 4, max_attempts: 5, retry_base_ms: 1000, retry_max_ms: 300_000 }
+    }
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        let config: Config = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Rejects configurations that would fail later in a less obvious way.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        for b in &self.backends {
+            crate::backends::validate_name(&b.name)?;
+            if !seen.insert(&b.name) {
+                anyhow::bail!("backend '{}' is declared twice", b.name);
+            }
+            for origin in &b.allowed_hosts {
+                crate::egress::Origin::parse(origin)
+                    .map_err(|e| anyhow::anyhow!("backend '{}': allowed_hosts: {e}", b.name))?;
+            }
+        }
+        for app in &self.apps.order {
+            match app.as_str() {
+                "echo" | "ping" => {}
+                "webhook" if self.apps.webhook.is_some() => {}
+                "webhook" => anyhow::bail!("app 'webhook' is listed but [apps.webhook] is missing"),
+                other => anyhow::bail!("unknown app '{other}' (known: echo, ping, webhook)"),
+            }
+        }
+        if self.outbound.workers == 0 {
+            anyhow::bail!("outbound.workers must be at least 1");
+        }
+        if self.outbound.max_attempts == 0 {
+            anyhow::bail!("outbound.max_attempts must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The public base URL, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}

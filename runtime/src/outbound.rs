@@ -1,0 +1,218 @@
+//! The outbound queue's workers: lease a due message, call its backend's
+//! `send` with every identity still queued, record what happened, and retry
+//! retryable failures with exponential backoff and jitter.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::Notify;
+
+use crate::backends::Registry;
+use crate::config::OutboundConfig;
+use crate::store::{AttemptResult, ClaimedSend, Millis, Store, now_ms};
+use crate::wasm::bindings::types::{MessageContext, OutgoingMessage, SendError};
+use crate::wasm::sandbox::CallError;
+
+/// How long a worker sleeps at most before looking at the queue again.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// How long a claimed message stays leased (returned to the queue on restart).
+const LEASE: Duration = Duration::from_secs(600);
+
+/// Sends queued messages.
+pub struct Outbound {
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    config: OutboundConfig,
+    wake: Arc<Notify>,
+}
+
+impl Outbound {
+    /// A queue over `store`; `wake` is notified when messages are queued.
+    pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, config: OutboundConfig, wake: Arc<Notify>) -> Self {
+        Outbound { store, registry, config, wake }
+    }
+
+    /// Starts the worker tasks.
+    pub fn spawn_workers(self: &Arc<Self>) {
+        for _ in 0..self.config.workers {
+            let this = self.clone();
+            tokio::spawn(async move { this.work().await });
+        }
+    }
+
+    async fn work(&self) {
+        loop {
+            // Register interest before looking, so a notify in between is not lost.
+            let woken = self.wake.notified();
+            let now = now_ms();
+            match self.store.claim_due(now, now + LEASE.as_millis() as i64).await {
+                Ok(Some(job)) => {
+                    self.attempt(job).await;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!("outbound queue unavailable: {e}"),
+            }
+            let wait = match self.store.next_due().await {
+                Ok(Some(due)) => Duration::from_millis((due - now_ms()).clamp(1, IDLE_POLL.as_millis() as i64) as u64),
+                _ => IDLE_POLL,
+            };
+            let _ = tokio::time::timeout(wait, woken).await;
+        }
+    }
+
+    /// One attempt at one message.
+    async fn attempt(&self, job: ClaimedSend) {
+        if job.identities.is_empty() {
+            let _ = self.store.finish_attempt(job.id, AttemptResult::default()).await;
+            return;
+        }
+        let Some(backend) = self.registry.get(&job.backend) else {
+            let reason = format!("backend '{}' is not mounted", job.backend);
+            if let Err(e) = self.store.fail_message(job.id, reason).await {
+                tracing::error!(message = job.id, "could not record failure: {e}");
+            }
+            return;
+        };
+        let message = OutgoingMessage {
+            id: job.id.to_string(),
+            text: job.text.clone(),
+            identities: job.identities.clone(),
+            context: MessageContext {
+                in_response_to: job.in_response_to.map(|id| id.to_string()),
+                external_id: job.reply_to_external_id.clone(),
+                fields: context_pairs(&job.context),
+            },
+        };
+        let output = backend.sandbox.send(message).await;
+        let secrets = backend.sandbox.secrets();
+        let mut result = self.interpret(&job, output.result);
+        result.error = result.error.map(|e| secrets.redact(&e));
+        result.failed = result.failed.into_iter().map(|(i, r)| (i, secrets.redact(&r))).collect();
+        tracing::info!(
+            message = job.id,
+            backend = job.backend.as_str(),
+            sent = result.sent.len(),
+            failed = result.failed.len(),
+            retry = result.retry.len(),
+            "send attempt {} took {:?}",
+            job.attempts + 1,
+            output.elapsed
+        );
+        if let Err(e) = self.store.finish_attempt(job.id, result).await {
+            tracing::error!(message = job.id, "could not record send attempt: {e}");
+        }
+    }
+
+    /// Turns a backend's answer into per-identity outcomes.
+    fn interpret(
+        &self,
+        job: &ClaimedSend,
+        outcome: Result<Result<Vec<crate::wasm::bindings::types::SentIdentity>, SendError>, CallError>,
+    ) -> AttemptResult {
+        let all = || job.identities.clone();
+        let mut result = AttemptResult::default();
+        let retry_all = |mut result: AttemptResult, error: String, after: Option<Millis>| {
+            result.retry = all();
+            result.retry_at = self.retry_at(job.attempts, after);
+            result.error = Some(error);
+            result
+        };
+        match outcome {
+            Err(e) => retry_all(result, e.to_string(), None),
+            Ok(Ok(sent)) => {
+                for identity in &job.identities {
+                    let external_id = sent.iter().find(|s| &s.identity == identity).and_then(|s| s.external_id.clone());
+                    result.sent.push((identity.clone(), external_id));
+                }
+                result
+            }
+            Ok(Err(SendError::Permanent(reason))) => {
+                result.failed = all().into_iter().map(|i| (i, reason.clone())).collect();
+                result.error = Some(reason);
+                result
+            }
+            Ok(Err(SendError::Config(reason))) => {
+                let reason = format!("backend configuration: {reason}");
+                result.failed = all().into_iter().map(|i| (i, reason.clone())).collect();
+                result.error = Some(reason);
+                result
+            }
+            Ok(Err(SendError::Retryable(reason) | SendError::Other(reason))) => retry_all(result, reason, None),
+            Ok(Err(SendError::Throttled(t))) => {
+                let after = t.retry_after_ms.map(|ms| ms.min(i64::MAX as u64) as i64);
+                retry_all(result, format!("throttled: {}", t.reason), after)
+            }
+            Ok(Err(SendError::FailedIdentities(partial))) => {
+                let mut errors = Vec::new();
+                for identity in &job.identities {
+                    if let Some(f) = partial.failed.iter().find(|f| &f.identity == identity) {
+                        errors.push(format!("{}: {}", f.identity, f.reason));
+                        if f.retryable {
+                            result.retry.push(identity.clone());
+                        } else {
+                            result.failed.push((identity.clone(), f.reason.clone()));
+                        }
+                    } else {
+                        // Not reported as failed: the provider took it (RapidSMS semantics).
+                        let external_id =
+                            partial.sent.iter().find(|s| &s.identity == identity).and_then(|s| s.external_id.clone());
+                        result.sent.push((identity.clone(), external_id));
+                    }
+                }
+                result.retry_at = if result.retry.is_empty() { None } else { self.retry_at(job.attempts, None) };
+                result.error = Some(errors.join("; "));
+                result
+            }
+        }
+    }
+
+    /// When to try again after `attempts` earlier attempts, or `None` to give up.
+    fn retry_at(&self, attempts: u32, after_ms: Option<Millis>) -> Option<Millis> {
+        if attempts + 1 >= self.config.max_attempts {
+            return None;
+        }
+        let delay = match after_ms {
+            Some(ms) => ms.max(0) as u64,
+            None => backoff(attempts, self.config.retry_base_ms, self.config.retry_max_ms),
+        };
+        Some(now_ms() + delay as i64)
+    }
+}
+
+/// Exponential backoff with "equal jitter": half fixed, half random, so
+/// retries of many messages spread out instead of arriving together.
+pub fn backoff(attempts: u32, base_ms: u64, max_ms: u64) -> u64 {
+    let exp = base_ms.saturating_mul(1u64 << attempts.min(30)).min(max_ms);
+    let half = exp / 2;
+    half + rand::rng().random_range(0..=half.max(1)).min(exp - half)
+}
+
+/// The API caller's context as name/value pairs (non-strings as JSON).
+fn context_pairs(context: &serde_json::Map<String, serde_json::Value>) -> Vec<(String, String)> {
+    context
+        .iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => (k.clone(), s.clone()),
+            other => (k.clone(), other.to_string()),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        for attempts in 0..40 {
+            let d = backoff(attempts, 1000, 60_000);
+            let exp = (1000u64 << attempts.min(30)).min(60_000);
+            assert!(d >= exp / 2 && d <= exp, "attempt {attempts}: {d} not in [{}, {exp}]", exp / 2);
+        }
+        let samples: std::collections::HashSet<_> = (0..50).map(|_| backoff(5, 1000, 60_000)).collect();
+        assert!(samples.len() > 1, "no jitter");
+    }
+}

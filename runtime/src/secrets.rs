@@ -1,0 +1,117 @@
+//! Operator secrets: substituted into outbound requests by the host, redacted
+//! from everything the gateway logs, stores or returns.
+//!
+//! A backend refers to a secret as `{{secret:NAME}}` (e.g. in a URL parameter or
+//! a Basic-auth header); the component never sees the value.
+
+use std::fmt;
+
+/// A backend's secrets by name.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    values: Vec<(String, String)>,
+}
+
+/// Not shown: this type holds passwords.
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.values.iter().map(|(n, _)| n)).finish()
+    }
+}
+
+/// What replaces a secret's value wherever it would be shown.
+pub const REDACTED: &str = "[redacted]";
+
+const OPEN: &str = "{{secret:";
+const CLOSE: &str = "}}";
+
+impl Secrets {
+    /// Secrets from name/value pairs. Empty values are ignored: they would
+    /// redact every empty string.
+    pub fn new(values: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut values: Vec<_> = values.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        // Longest first, so a secret containing another is redacted whole.
+        values.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+        Secrets { values }
+    }
+
+    /// True when there is nothing to hide.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Replaces every `{{secret:NAME}}` in `text`; an unknown name is an error
+    /// naming it, so a typo fails loudly instead of sending the placeholder.
+    pub fn substitute(&self, text: &str) -> Result<String, String> {
+        if !text.contains(OPEN) {
+            return Ok(text.to_string());
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find(OPEN) {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + OPEN.len()..];
+            let end = after.find(CLOSE).ok_or_else(|| "unterminated {{secret:...}} reference".to_string())?;
+            let name = &after[..end];
+            let value = self
+                .values
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v)
+                .ok_or_else(|| format!("unknown secret '{name}'"))?;
+            out.push_str(value);
+            rest = &after[end + CLOSE.len()..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    /// `text` with every secret value (raw or percent-encoded) replaced by [`REDACTED`].
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (_, value) in &self.values {
+            if out.contains(value.as_str()) {
+                out = out.replace(value.as_str(), REDACTED);
+            }
+            let encoded: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
+            if encoded != *value && out.contains(encoded.as_str()) {
+                out = out.replace(encoded.as_str(), REDACTED);
+            }
+        }
+        out
+    }
+
+    /// True when `text` contains any secret value: the check behind "a secret
+    /// never leaks" tests.
+    pub fn leaks_into(&self, text: &str) -> bool {
+        self.redact(text) != text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secrets() -> Secrets {
+        Secrets::new([("pw".to_string(), "s3cr3t&x".to_string()), ("empty".to_string(), String::new())])
+    }
+
+    #[test]
+    fn substitutes_known_and_refuses_unknown_names() {
+        let s = secrets();
+        assert_eq!(s.substitute("a={{secret:pw}}&b=1").unwrap(), "a=s3cr3t&x&b=1");
+        assert_eq!(s.substitute("no refs").unwrap(), "no refs");
+        assert_eq!(s.substitute("{{secret:nope}}").unwrap_err(), "unknown secret 'nope'");
+        assert!(s.substitute("{{secret:pw").is_err());
+    }
+
+    #[test]
+    fn redacts_raw_and_url_encoded_values() {
+        let s = secrets();
+        assert_eq!(s.redact("pw=s3cr3t&x"), "pw=[redacted]");
+        assert_eq!(s.redact("pw=s3cr3t%26x"), "pw=[redacted]");
+        assert!(s.leaks_into("...s3cr3t&x..."));
+        assert!(!s.leaks_into("nothing here"));
+        assert!(!format!("{s:?}").contains("s3cr3t"));
+    }
+}

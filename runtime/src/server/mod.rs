@@ -1,0 +1,36 @@
+//! The HTTP surface: provider routes under `/backends/`, the message API under
+//! `/api/v1/`, and `/healthz`.
+
+mod api;
+mod inbound;
+
+use std::sync::Arc;
+
+use axum::Router as HttpRouter;
+use axum::routing::{any, get};
+use tokio::sync::Notify;
+
+use crate::backends::Registry;
+use crate::router::Router;
+use crate::store::Store;
+
+/// Everything a request handler needs.
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub store: Arc<dyn Store>,
+    pub router: Arc<Router>,
+    pub outbound_wake: Arc<Notify>,
+    pub public_url: String,
+    pub max_inbound_body_bytes: usize,
+}
+
+/// The gateway's routes.
+pub fn routes(state: Arc<AppState>) -> HttpRouter {
+    HttpRouter::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/backends/{name}", any(inbound::handle))
+        .route("/backends/{name}/", any(inbound::handle))
+        .route("/backends/{name}/{*rest}", any(inbound::handle))
+        .nest("/api/v1", api::routes())
+        .with_state(state)
+}

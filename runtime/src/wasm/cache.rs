@@ -1,0 +1,72 @@
+//! Compiling components, with the native code cached on disk.
+//!
+//! Artefacts are keyed by the wasm's sha256 and the engine's compatibility
+//! hash, so a restart (or a second backend with the same component) does not
+//! recompile, and an upgraded engine never loads stale code. Only the gateway
+//! writes this directory: loading an artefact runs it as native code.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Where compiled components live.
+pub struct CompileCache {
+    dir: PathBuf,
+    engine: Engine,
+    engine_key: String,
+}
+
+/// A loaded component and how it was obtained.
+pub struct Compiled {
+    pub component: Component,
+    pub sha256: String,
+    /// False when the artefact came from the cache.
+    pub compiled: bool,
+    pub elapsed: Duration,
+}
+
+/// Hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl CompileCache {
+    /// Uses (and creates) `dir` for artefacts of `engine`.
+    pub fn new(dir: &Path, engine: &Engine) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create cache directory {}: {e}", dir.display()))?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        Ok(CompileCache { dir: dir.to_path_buf(), engine: engine.clone(), engine_key: format!("{:016x}", hasher.finish()) })
+    }
+
+    /// Loads `wasm` from the cache, compiling and storing it on a miss.
+    /// Compilation is CPU-bound: call this from a blocking thread.
+    pub fn load(&self, wasm: &[u8]) -> anyhow::Result<Compiled> {
+        let started = Instant::now();
+        let sha256 = sha256_hex(wasm);
+        let path = self.dir.join(format!("{sha256}-{}.cwasm", self.engine_key));
+        if path.exists() {
+            // SAFETY: only this gateway writes the cache directory, from
+            // `Engine::precompile_component`, and the engine key in the name
+            // ensures it was produced by a compatible engine.
+            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+                Ok(component) => {
+                    return Ok(Compiled { component, sha256, compiled: false, elapsed: started.elapsed() });
+                }
+                Err(e) => tracing::warn!("discarding unreadable cache entry {}: {e:#}", path.display()),
+            }
+        }
+        let artefact = self.engine.precompile_component(wasm)?;
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, &artefact)?;
+        std::fs::rename(&tmp, &path)?;
+        // SAFETY: written just above by `precompile_component` of this engine.
+        let component = unsafe { Component::deserialize_file(&self.engine, &path)? };
+        Ok(Compiled { component, sha256, compiled: true, elapsed: started.elapsed() })
+    }
+}

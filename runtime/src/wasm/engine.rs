@@ -1,0 +1,90 @@
+//! The process-wide wasmtime `Engine`, configured for untrusted components.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances; CPU deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Largest linear memory any backend may be given (the pool's slot size).
+pub const MAX_MEMORY_BYTES: usize = 256 << 20;
+
+/// Instances that may be alive at once across all backends; callers must
+/// bound concurrency below this (pool exhaustion fails instead of waiting).
+pub const MAX_LIVE_INSTANCES: u32 = 256;
+
+/// Owns the engine and the thread that drives epoch interruption.
+pub struct WasmEngine {
+    engine: Engine,
+    stop: Arc<AtomicBool>,
+}
+
+impl WasmEngine {
+    /// Builds the engine: Cranelift, pooling allocator, epochs, and every
+    /// proposal adapters do not need switched off (less attack surface).
+    pub fn new() -> anyhow::Result<Self> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(MAX_LIVE_INSTANCES)
+            // A std wasip2 Rust guest has a handful of core instances; Python a few dozen.
+            .total_core_instances(MAX_LIVE_INSTANCES * 16)
+            .max_core_instances_per_component(64)
+            .total_memories(MAX_LIVE_INSTANCES * 2)
+            .max_memories_per_component(4)
+            .total_tables(MAX_LIVE_INSTANCES * 16)
+            .max_tables_per_component(32)
+            .total_stacks(MAX_LIVE_INSTANCES)
+            .max_memory_size(MAX_MEMORY_BYTES)
+            .max_component_instance_size(1 << 20)
+            .max_core_instance_size(1 << 20)
+            .table_elements(100_000);
+
+        // GC, exceptions, threads and component-model async are not even compiled
+        // in (those wasmtime cargo features are off); the rest are switched off here.
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .memory_init_cow(true)
+            .max_wasm_stack(1 << 20)
+            .wasm_component_model(true)
+            .wasm_gc(false)
+            .wasm_memory64(false)
+            .wasm_stack_switching(false)
+            .concurrency_support(false)
+            .cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = Engine::new(&config)?;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker_engine = engine.weak();
+        let ticker_stop = stop.clone();
+        std::thread::Builder::new().name("smsgw-epoch".into()).spawn(move || {
+            while !ticker_stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                match ticker_engine.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+        })?;
+        Ok(WasmEngine { engine, stop })
+    }
+
+    /// The engine, for compiling and instantiating.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Epoch ticks that correspond to `cpu_ms` of guest time (at least one).
+    pub fn ticks_for(cpu_ms: u64) -> u64 {
+        (cpu_ms / EPOCH_TICK.as_millis() as u64).max(1)
+    }
+}
+
+impl Drop for WasmEngine {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
