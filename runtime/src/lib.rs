@@ -12,6 +12,7 @@ pub mod builtin;
 pub mod cli;
 pub mod config;
 pub mod egress;
+pub mod fixtures;
 pub mod gateway;
 pub mod limits;
 pub mod outbound;

@@ -24,6 +24,9 @@ pub const REDACTED: &str = "[redacted]";
 
 const OPEN: &str = "{{secret:";
 const CLOSE: &str = "}}";
+/// The same markers percent-encoded, lower-cased for matching.
+const ENCODED_OPEN: &str = "%7b%7bsecret%3a";
+const ENCODED_CLOSE: &str = "%7d%7d";
 
 impl Secrets {
     /// Secrets from name/value pairs. Empty values are ignored: they would
@@ -40,29 +43,47 @@ impl Secrets {
         self.values.is_empty()
     }
 
-    /// Replaces every `{{secret:NAME}}` in `text`; an unknown name is an error
-    /// naming it, so a typo fails loudly instead of sending the placeholder.
+    /// Replaces every `{{secret:NAME}}` in `text` with the value, and every
+    /// percent-encoded reference (`%7B%7Bsecret%3ANAME%7D%7D`, what a guest's
+    /// URL or form encoder makes of one) with the percent-encoded value. An
+    /// unknown name is an error naming it, so a typo fails loudly instead of
+    /// sending the placeholder.
     pub fn substitute(&self, text: &str) -> Result<String, String> {
-        if !text.contains(OPEN) {
+        let text = self.substitute_form(text, ENCODED_OPEN, ENCODED_CLOSE, true)?;
+        self.substitute_form(&text, OPEN, CLOSE, false)
+    }
+
+    fn substitute_form(&self, text: &str, open: &str, close: &str, encoded: bool) -> Result<String, String> {
+        // ASCII lower-casing keeps byte offsets, and makes %7b match %7B.
+        let lower = text.to_ascii_lowercase();
+        if !lower.contains(open) {
             return Ok(text.to_string());
         }
         let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        while let Some(start) = rest.find(OPEN) {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + OPEN.len()..];
-            let end = after.find(CLOSE).ok_or_else(|| "unterminated {{secret:...}} reference".to_string())?;
-            let name = &after[..end];
+        let mut pos = 0;
+        while let Some(found) = lower[pos..].find(open) {
+            let start = pos + found;
+            out.push_str(&text[pos..start]);
+            let name_start = start + open.len();
+            let end = lower[name_start..]
+                .find(close)
+                .map(|e| name_start + e)
+                .ok_or_else(|| "unterminated {{secret:...}} reference".to_string())?;
+            let name = &text[name_start..end];
             let value = self
                 .values
                 .iter()
                 .find(|(n, _)| n == name)
                 .map(|(_, v)| v)
                 .ok_or_else(|| format!("unknown secret '{name}'"))?;
-            out.push_str(value);
-            rest = &after[end + CLOSE.len()..];
+            if encoded {
+                out.extend(form_urlencoded::byte_serialize(value.as_bytes()));
+            } else {
+                out.push_str(value);
+            }
+            pos = end + close.len();
         }
-        out.push_str(rest);
+        out.push_str(&text[pos..]);
         Ok(out)
     }
 
@@ -103,6 +124,8 @@ mod tests {
         assert_eq!(s.substitute("no refs").unwrap(), "no refs");
         assert_eq!(s.substitute("{{secret:nope}}").unwrap_err(), "unknown secret 'nope'");
         assert!(s.substitute("{{secret:pw").is_err());
+        assert_eq!(s.substitute("pw=%7B%7Bsecret%3Apw%7D%7D&x=1").unwrap(), "pw=s3cr3t%26x&x=1");
+        assert_eq!(s.substitute("pw=%7b%7bsecret%3apw%7d%7d").unwrap(), "pw=s3cr3t%26x");
     }
 
     #[test]

@@ -94,7 +94,7 @@ impl HostState {
             headers.push((lower, secrets.substitute(&value).map_err(Error::InvalidRequest)?));
         }
         let body = match std::str::from_utf8(&req.body) {
-            Ok(text) if text.contains("{{secret:") => {
+            Ok(text) if !secrets.is_empty() => {
                 secrets.substitute(text).map_err(Error::InvalidRequest)?.into_bytes()
             }
             _ => req.body,
