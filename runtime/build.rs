@@ -4,7 +4,12 @@
 use std::path::Path;
 
 /// Built-in backends, embedded in the binary: (package, name after `builtin:`).
-const BUILTINS: &[(&str, &str)] = &[("smsgw-backend-http", "http")];
+const BUILTINS: &[(&str, &str)] = &[
+    ("smsgw-backend-http", "http"),
+    ("smsgw-backend-kannel", "kannel"),
+    ("smsgw-backend-vumi", "vumi"),
+    ("smsgw-backend-twilio", "twilio"),
+];
 
 /// Components used only by tests; their directory is exported as `SMSGW_TEST_GUESTS`.
 const TEST_GUESTS: &[&str] = &["smsgw-test-guest-trap"];
@@ -19,12 +24,17 @@ fn main() {
     let built = smsgw_guest_build::build(root, &packages);
 
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    let mut table = String::from("/// Built-in components: (name, wasm bytes).\npub static BUILTINS: &[(&str, &[u8])] = &[\n");
+    let mut table = String::from(
+        "/// Built-in components: (name, wasm bytes).\npub static BUILTINS: &[(&str, &[u8])] = &[\n",
+    );
     for (package, name) in BUILTINS {
         let (_, path) = built.iter().find(|(p, _)| p == package).unwrap();
         let dest = out.join(format!("{name}.wasm"));
         std::fs::copy(path, &dest).unwrap();
-        table.push_str(&format!("    ({name:?}, include_bytes!({:?})),\n", dest.display().to_string()));
+        table.push_str(&format!(
+            "    ({name:?}, include_bytes!({:?})),\n",
+            dest.display().to_string()
+        ));
     }
     table.push_str("];\n");
     std::fs::write(out.join("builtins.rs"), table).unwrap();

@@ -1,7 +1,7 @@
 //! Calling the provider through the host's policed HTTP client.
 
-pub use crate::bindings::smsgw::backend::http_client::{Error, Request, Response};
 use crate::bindings::smsgw::backend::http_client::fetch;
+pub use crate::bindings::smsgw::backend::http_client::{Error, Request, Response};
 use crate::{Params, SendError};
 
 impl Request {
@@ -36,7 +36,9 @@ impl Request {
 
     /// A POST of a JSON document.
     pub fn post_json(url: &str, json: &serde_json::Value) -> Self {
-        Self::new("POST", url).header("content-type", "application/json").body(json.to_string())
+        Self::new("POST", url)
+            .header("content-type", "application/json")
+            .body(json.to_string())
     }
 
     /// Adds a header.
@@ -74,6 +76,25 @@ impl Response {
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
+
+    /// The first value of a header; `name` must be lower-case (the host
+    /// lower-cases response header names).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `Retry-After` in milliseconds when given in seconds, for
+    /// [`crate::Throttled::retry_after_ms`]; an HTTP-date is ignored.
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        self.header("retry-after")?
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .map(|secs| secs.saturating_mul(1000))
+    }
 }
 
 /// A readable one-line description of a host HTTP error.
@@ -104,7 +125,11 @@ pub fn base64_encode(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -123,7 +148,13 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        let cases = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")];
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ];
         for (input, expected) in cases {
             assert_eq!(base64_encode(input.as_bytes()), expected);
         }

@@ -25,6 +25,7 @@
 
 pub mod config;
 pub mod http;
+pub mod json;
 pub mod log;
 pub mod params;
 
@@ -43,12 +44,12 @@ pub mod bindings {
 pub use bindings::exports::smsgw::backend::adapter::Guest as Backend;
 pub use bindings::smsgw::backend::types::{
     BackendContext, DeliveryStatus, FailedIdentity, HttpRequest, HttpResponse, Incoming,
-    IncomingMessage, MessageContext, OutgoingMessage, Pairs, ParseError, PartialFailure,
-    SendError, SentIdentity, StatusReport, Throttled,
+    IncomingMessage, MessageContext, OutgoingMessage, Pairs, ParseError, PartialFailure, SendError,
+    SentIdentity, StatusReport, Throttled,
 };
 pub use config::Config;
+pub use params::{Params, RawParams};
 pub use serde_json;
-pub use params::Params;
 
 /// Exports a type implementing [`Backend`] as this component's adapter.
 #[macro_export]
@@ -74,12 +75,20 @@ impl IncomingMessage {
 impl Incoming {
     /// Messages only, with the host's default reply (200 `OK`).
     pub fn messages(messages: Vec<IncomingMessage>) -> Self {
-        Incoming { messages, reports: Vec::new(), response: None }
+        Incoming {
+            messages,
+            reports: Vec::new(),
+            response: None,
+        }
     }
 
     /// Status reports only, with the host's default reply.
     pub fn reports(reports: Vec<StatusReport>) -> Self {
-        Incoming { messages: Vec::new(), reports, response: None }
+        Incoming {
+            messages: Vec::new(),
+            reports,
+            response: None,
+        }
     }
 
     /// Replaces the reply given to the provider.
@@ -101,14 +110,21 @@ impl HttpResponse {
 
     /// A response with no body at all (Kannel turns any body into an SMS).
     pub fn empty(status: u16) -> Self {
-        HttpResponse { status, headers: Vec::new(), body: Vec::new() }
+        HttpResponse {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
 }
 
 impl HttpRequest {
     /// The first value of a header; `name` must be lower-case.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -117,7 +133,10 @@ impl SentIdentity {
     pub fn all(identities: &[String]) -> Vec<SentIdentity> {
         identities
             .iter()
-            .map(|identity| SentIdentity { identity: identity.clone(), external_id: None })
+            .map(|identity| SentIdentity {
+                identity: identity.clone(),
+                external_id: None,
+            })
             .collect()
     }
 }

@@ -29,7 +29,9 @@ pub struct MountedBackend {
 pub fn validate_name(name: &str) -> anyhow::Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
         && name.as_bytes()[0].is_ascii_alphanumeric();
     if !ok {
         anyhow::bail!(
@@ -60,35 +62,58 @@ impl Registry {
         defaults: Limits,
     ) -> anyhow::Result<Self> {
         let linker = sandbox::linker(&engine)?;
-        Ok(Registry { engine, linker, cache, transport, public_url, defaults, active: RwLock::new(HashMap::new()) })
+        Ok(Registry {
+            engine,
+            linker,
+            cache,
+            transport,
+            public_url,
+            defaults,
+            active: RwLock::new(HashMap::new()),
+        })
     }
 
     /// The active version of `name`.
     pub fn get(&self, name: &str) -> Option<Arc<MountedBackend>> {
-        self.active.read().expect("registry lock").get(name).cloned()
+        self.active
+            .read()
+            .expect("registry lock")
+            .get(name)
+            .cloned()
     }
 
     /// Names of every mounted backend, sorted.
     pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<_> = self.active.read().expect("registry lock").keys().cloned().collect();
+        let mut names: Vec<_> = self
+            .active
+            .read()
+            .expect("registry lock")
+            .keys()
+            .cloned()
+            .collect();
         names.sort();
         names
     }
 
     /// Makes `backend` the active version of its name; running calls finish on the old one.
     pub fn activate(&self, backend: Arc<MountedBackend>) {
-        self.active.write().expect("registry lock").insert(backend.name.clone(), backend);
+        self.active
+            .write()
+            .expect("registry lock")
+            .insert(backend.name.clone(), backend);
     }
 
     /// Reads the component named by `cfg.component`.
     pub fn component_bytes(source: &str) -> anyhow::Result<Vec<u8>> {
         if let Some(name) = source.strip_prefix("builtin:") {
-            return crate::builtin::component(name).map(<[u8]>::to_vec).with_context(|| {
-                format!(
-                    "unknown built-in component '{name}' (built-in: {})",
-                    crate::builtin::names().collect::<Vec<_>>().join(", ")
-                )
-            });
+            return crate::builtin::component(name)
+                .map(<[u8]>::to_vec)
+                .with_context(|| {
+                    format!(
+                        "unknown built-in component '{name}' (built-in: {})",
+                        crate::builtin::names().collect::<Vec<_>>().join(", ")
+                    )
+                });
         }
         std::fs::read(source).with_context(|| format!("cannot read component {source}"))
     }
@@ -98,19 +123,37 @@ impl Registry {
     pub fn load(&self, cfg: &BackendConfig, wasm: &[u8]) -> anyhow::Result<MountedBackend> {
         validate_name(&cfg.name)?;
         validate::check_header(wasm)?;
-        let compiled = self.cache.load(wasm).context("the component does not compile")?;
+        let compiled = self
+            .cache
+            .load(wasm)
+            .context("the component does not compile")?;
         let shape = validate::shape(self.engine.engine(), &compiled.component);
         validate::check_shape(&shape)?;
         let limits = self.defaults.with_overrides(cfg.limits.as_ref())?;
         let policy = EgressPolicy::new(&cfg.allowed_hosts)?;
         let secrets = Secrets::new(
-            cfg.secrets.iter().map(|(k, v)| v.resolve(k).map(|v| (k.clone(), v))).collect::<anyhow::Result<Vec<_>>>()?,
+            cfg.secrets
+                .iter()
+                .map(|(k, v)| v.resolve(k).map(|v| (k.clone(), v)))
+                .collect::<anyhow::Result<Vec<_>>>()?,
         );
         let config_json = serde_json::to_string(&cfg.config)?;
-        let shared = BackendShared { name: cfg.name.clone(), policy, secrets, transport: self.transport.clone() };
+        let shared = BackendShared {
+            name: cfg.name.clone(),
+            policy,
+            secrets,
+            transport: self.transport.clone(),
+        };
         let base_url = format!("{}/backends/{}/", self.public_url, cfg.name);
-        let sandbox = Sandbox::new(&self.linker, &compiled.component, shared, limits, config_json, base_url)
-            .context("the component's imports cannot be satisfied")?;
+        let sandbox = Sandbox::new(
+            &self.linker,
+            &compiled.component,
+            shared,
+            limits,
+            config_json,
+            base_url,
+        )
+        .context("the component's imports cannot be satisfied")?;
         tracing::info!(
             backend = cfg.name.as_str(),
             source = cfg.component.as_str(),

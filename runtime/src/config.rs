@@ -99,7 +99,9 @@ impl SecretValue {
         match self {
             SecretValue::Inline(v) => Ok(v.clone()),
             SecretValue::Env { env } => std::env::var(env).map_err(|_| {
-                anyhow::anyhow!("secret '{name}' names environment variable {env}, which is not set")
+                anyhow::anyhow!(
+                    "secret '{name}' names environment variable {env}, which is not set"
+                )
             }),
         }
     }
@@ -118,7 +120,11 @@ pub struct AppsConfig {
 
 impl Default for AppsConfig {
     fn default() -> Self {
-        AppsConfig { order: vec!["echo".into(), "ping".into()], default_reply: None, webhook: None }
+        AppsConfig {
+            order: vec!["echo".into(), "ping".into()],
+            default_reply: None,
+            webhook: None,
+        }
     }
 }
 
@@ -151,7 +157,12 @@ pub struct OutboundConfig {
 
 impl Default for OutboundConfig {
     fn default() -> Self {
-        OutboundConfig { workers: 4, max_attempts: 5, retry_base_ms: 1000, retry_max_ms: 300_000 }
+        OutboundConfig {
+            workers: 4,
+            max_attempts: 5,
+            retry_base_ms: 1000,
+            retry_max_ms: 300_000,
+        }
     }
 }
 

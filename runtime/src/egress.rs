@@ -24,7 +24,9 @@ pub enum EgressError {
     Scheme(String),
     #[error("'{0}' has no host")]
     NoHost(String),
-    #[error("an allowed host must be an origin (scheme://host[:port]) with no path, query or credentials: '{0}'")]
+    #[error(
+        "an allowed host must be an origin (scheme://host[:port]) with no path, query or credentials: '{0}'"
+    )]
     NotAnOrigin(String),
     #[error("{0} is not in this backend's allowed_hosts")]
     NotAllowed(String),
@@ -33,7 +35,8 @@ pub enum EgressError {
 impl Origin {
     /// Parses an `allowed_hosts` entry such as `https://api.twilio.com` or `http://127.0.0.1:13013`.
     pub fn parse(text: &str) -> Result<Origin, EgressError> {
-        let url = Url::parse(text).map_err(|e| EgressError::InvalidUrl(text.into(), e.to_string()))?;
+        let url =
+            Url::parse(text).map_err(|e| EgressError::InvalidUrl(text.into(), e.to_string()))?;
         let origin = Self::of(&url)?;
         let bare = (url.path() == "/" || url.path().is_empty())
             && url.query().is_none()
@@ -52,9 +55,17 @@ impl Origin {
         if scheme != "http" && scheme != "https" {
             return Err(EgressError::Scheme(scheme));
         }
-        let host = url.host_str().ok_or_else(|| EgressError::NoHost(url.to_string()))?;
-        let port = url.port_or_known_default().ok_or_else(|| EgressError::NoHost(url.to_string()))?;
-        Ok(Origin { scheme, host: host.to_ascii_lowercase(), port })
+        let host = url
+            .host_str()
+            .ok_or_else(|| EgressError::NoHost(url.to_string()))?;
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| EgressError::NoHost(url.to_string()))?;
+        Ok(Origin {
+            scheme,
+            host: host.to_ascii_lowercase(),
+            port,
+        })
     }
 }
 
@@ -73,14 +84,23 @@ pub struct EgressPolicy {
 impl EgressPolicy {
     /// Builds the policy from `allowed_hosts` entries.
     pub fn new(entries: &[String]) -> Result<Self, EgressError> {
-        Ok(EgressPolicy { allowed: entries.iter().map(|e| Origin::parse(e)).collect::<Result<_, _>>()? })
+        Ok(EgressPolicy {
+            allowed: entries
+                .iter()
+                .map(|e| Origin::parse(e))
+                .collect::<Result<_, _>>()?,
+        })
     }
 
     /// Parses `url` and checks it against the allow-list.
     pub fn check(&self, url: &str) -> Result<Url, EgressError> {
-        let parsed = Url::parse(url).map_err(|e| EgressError::InvalidUrl(url.into(), e.to_string()))?;
+        let parsed =
+            Url::parse(url).map_err(|e| EgressError::InvalidUrl(url.into(), e.to_string()))?;
         if !parsed.username().is_empty() || parsed.password().is_some() {
-            return Err(EgressError::InvalidUrl(url.into(), "credentials in URLs are not allowed".into()));
+            return Err(EgressError::InvalidUrl(
+                url.into(),
+                "credentials in URLs are not allowed".into(),
+            ));
         }
         let origin = Origin::of(&parsed)?;
         if self.allowed.contains(&origin) {
@@ -104,11 +124,26 @@ mod tests {
         let p = policy(&["https://api.example.com", "http://127.0.0.1:13013"]);
         assert!(p.check("https://api.example.com/2010-04-01/x").is_ok());
         assert!(p.check("https://API.example.com:443/").is_ok());
-        assert!(p.check("http://127.0.0.1:13013/cgi-bin/sendsms?x=1").is_ok());
-        assert!(matches!(p.check("http://api.example.com/"), Err(EgressError::NotAllowed(_))));
-        assert!(matches!(p.check("https://api.example.com:8443/"), Err(EgressError::NotAllowed(_))));
-        assert!(matches!(p.check("http://127.0.0.1:13014/"), Err(EgressError::NotAllowed(_))));
-        assert!(matches!(p.check("https://evil.example.com/"), Err(EgressError::NotAllowed(_))));
+        assert!(
+            p.check("http://127.0.0.1:13013/cgi-bin/sendsms?x=1")
+                .is_ok()
+        );
+        assert!(matches!(
+            p.check("http://api.example.com/"),
+            Err(EgressError::NotAllowed(_))
+        ));
+        assert!(matches!(
+            p.check("https://api.example.com:8443/"),
+            Err(EgressError::NotAllowed(_))
+        ));
+        assert!(matches!(
+            p.check("http://127.0.0.1:13014/"),
+            Err(EgressError::NotAllowed(_))
+        ));
+        assert!(matches!(
+            p.check("https://evil.example.com/"),
+            Err(EgressError::NotAllowed(_))
+        ));
     }
 
     #[test]
@@ -116,7 +151,10 @@ mod tests {
         let p = policy(&["https://api.example.com"]);
         assert!(p.check("https://api.example.com@evil.com/").is_err());
         assert!(p.check("https://user:pw@api.example.com/").is_err());
-        assert!(matches!(p.check("file:///etc/passwd"), Err(EgressError::Scheme(_))));
+        assert!(matches!(
+            p.check("file:///etc/passwd"),
+            Err(EgressError::Scheme(_))
+        ));
         assert!(p.check("not a url").is_err());
     }
 
@@ -125,6 +163,9 @@ mod tests {
         assert!(Origin::parse("https://api.example.com/path").is_err());
         assert!(Origin::parse("ftp://x").is_err());
         assert!(Origin::parse("https://u:p@x").is_err());
-        assert_eq!(Origin::parse("HTTP://Example.com").unwrap().to_string(), "http://example.com:80");
+        assert_eq!(
+            Origin::parse("HTTP://Example.com").unwrap().to_string(),
+            "http://example.com:80"
+        );
     }
 }

@@ -54,7 +54,9 @@ impl Default for Limits {
 impl Limits {
     /// These limits with `overrides` (a TOML table of the same keys) applied.
     pub fn with_overrides(&self, overrides: Option<&toml::Table>) -> anyhow::Result<Limits> {
-        let Some(overrides) = overrides else { return Ok(self.clone()) };
+        let Some(overrides) = overrides else {
+            return Ok(self.clone());
+        };
         let mut merged = toml::Table::try_from(self)?;
         for (k, v) in overrides {
             if !merged.contains_key(k) {
@@ -62,20 +64,28 @@ impl Limits {
             }
             merged.insert(k.clone(), v.clone());
         }
-        let limits: Limits = merged.try_into().map_err(|e| anyhow::anyhow!("invalid limits: {e}"))?;
+        let limits: Limits = merged
+            .try_into()
+            .map_err(|e| anyhow::anyhow!("invalid limits: {e}"))?;
         limits.validate()?;
         Ok(limits)
     }
 
     /// Rejects zero values that would make a backend unusable.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.memory_bytes < (1 << 20) || self.memory_bytes > crate::wasm::engine::MAX_MEMORY_BYTES {
+        if self.memory_bytes < (1 << 20)
+            || self.memory_bytes > crate::wasm::engine::MAX_MEMORY_BYTES
+        {
             anyhow::bail!(
                 "limit memory_bytes must be between 1 MiB and {} MiB",
                 crate::wasm::engine::MAX_MEMORY_BYTES >> 20
             );
         }
-        for (name, v) in [("cpu_ms", self.cpu_ms), ("wall_ms", self.wall_ms), ("http_timeout_ms", self.http_timeout_ms)] {
+        for (name, v) in [
+            ("cpu_ms", self.cpu_ms),
+            ("wall_ms", self.wall_ms),
+            ("http_timeout_ms", self.http_timeout_ms),
+        ] {
             if v == 0 {
                 anyhow::bail!("limit {name} must be above 0");
             }

@@ -15,8 +15,21 @@ pub struct Secrets {
 /// Not shown: this type holds passwords.
 impl fmt::Debug for Secrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.values.iter().map(|(n, _)| n)).finish()
+        f.debug_list()
+            .entries(self.values.iter().map(|(n, _)| n))
+            .finish()
     }
+}
+
+/// How a substituted value is escaped for its surroundings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escape {
+    /// As is (header values).
+    None,
+    /// Percent-encoded (URLs, form bodies).
+    Url,
+    /// Escaped for the inside of a JSON string.
+    Json,
 }
 
 /// What replaces a secret's value wherever it would be shown.
@@ -24,9 +37,6 @@ pub const REDACTED: &str = "[redacted]";
 
 const OPEN: &str = "{{secret:";
 const CLOSE: &str = "}}";
-/// The same markers percent-encoded, lower-cased for matching.
-const ENCODED_OPEN: &str = "%7b%7bsecret%3a";
-const ENCODED_CLOSE: &str = "%7d%7d";
 
 impl Secrets {
     /// Secrets from name/value pairs. Empty values are ignored: they would
@@ -34,7 +44,7 @@ impl Secrets {
     pub fn new(values: impl IntoIterator<Item = (String, String)>) -> Self {
         let mut values: Vec<_> = values.into_iter().filter(|(_, v)| !v.is_empty()).collect();
         // Longest first, so a secret containing another is redacted whole.
-        values.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+        values.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
         Secrets { values }
     }
 
@@ -43,30 +53,30 @@ impl Secrets {
         self.values.is_empty()
     }
 
-    /// Replaces every `{{secret:NAME}}` in `text` with the value, and every
-    /// percent-encoded reference (`%7B%7Bsecret%3ANAME%7D%7D`, what a guest's
-    /// URL or form encoder makes of one) with the percent-encoded value. An
-    /// unknown name is an error naming it, so a typo fails loudly instead of
-    /// sending the placeholder.
+    /// Replaces every `{{secret:NAME}}` in `text` with the value. An unknown
+    /// name is an error naming it, so a typo fails loudly instead of sending
+    /// the placeholder. Percent-encoded references are deliberately left alone:
+    /// encoding is what a backend does to message text, and a reference typed
+    /// into an SMS must never be filled in (it would send the secret to a phone).
     pub fn substitute(&self, text: &str) -> Result<String, String> {
-        let text = self.substitute_form(text, ENCODED_OPEN, ENCODED_CLOSE, true)?;
-        self.substitute_form(&text, OPEN, CLOSE, false)
+        self.substitute_in(text, Escape::None)
     }
 
-    fn substitute_form(&self, text: &str, open: &str, close: &str, encoded: bool) -> Result<String, String> {
-        // ASCII lower-casing keeps byte offsets, and makes %7b match %7B.
-        let lower = text.to_ascii_lowercase();
-        if !lower.contains(open) {
+    /// Like [`Secrets::substitute`], escaping values put in place of plain
+    /// `{{secret:NAME}}` references for where they land (a URL, a JSON string),
+    /// so a value containing `&` or `"` cannot change the request's structure.
+    pub fn substitute_in(&self, text: &str, escape: Escape) -> Result<String, String> {
+        if !text.contains(OPEN) {
             return Ok(text.to_string());
         }
         let mut out = String::with_capacity(text.len());
         let mut pos = 0;
-        while let Some(found) = lower[pos..].find(open) {
+        while let Some(found) = text[pos..].find(OPEN) {
             let start = pos + found;
             out.push_str(&text[pos..start]);
-            let name_start = start + open.len();
-            let end = lower[name_start..]
-                .find(close)
+            let name_start = start + OPEN.len();
+            let end = text[name_start..]
+                .find(CLOSE)
                 .map(|e| name_start + e)
                 .ok_or_else(|| "unterminated {{secret:...}} reference".to_string())?;
             let name = &text[name_start..end];
@@ -76,12 +86,15 @@ impl Secrets {
                 .find(|(n, _)| n == name)
                 .map(|(_, v)| v)
                 .ok_or_else(|| format!("unknown secret '{name}'"))?;
-            if encoded {
-                out.extend(form_urlencoded::byte_serialize(value.as_bytes()));
-            } else {
-                out.push_str(value);
+            match escape {
+                Escape::None => out.push_str(value),
+                Escape::Url => out.extend(form_urlencoded::byte_serialize(value.as_bytes())),
+                Escape::Json => {
+                    let quoted = serde_json::Value::String(value.clone()).to_string();
+                    out.push_str(&quoted[1..quoted.len() - 1]);
+                }
             }
-            pos = end + close.len();
+            pos = end + CLOSE.len();
         }
         out.push_str(&text[pos..]);
         Ok(out)
@@ -114,18 +127,41 @@ mod tests {
     use super::*;
 
     fn secrets() -> Secrets {
-        Secrets::new([("pw".to_string(), "s3cr3t&x".to_string()), ("empty".to_string(), String::new())])
+        Secrets::new([
+            ("pw".to_string(), "s3cr3t&x".to_string()),
+            ("empty".to_string(), String::new()),
+        ])
     }
 
     #[test]
     fn substitutes_known_and_refuses_unknown_names() {
         let s = secrets();
-        assert_eq!(s.substitute("a={{secret:pw}}&b=1").unwrap(), "a=s3cr3t&x&b=1");
+        assert_eq!(
+            s.substitute("a={{secret:pw}}&b=1").unwrap(),
+            "a=s3cr3t&x&b=1"
+        );
         assert_eq!(s.substitute("no refs").unwrap(), "no refs");
-        assert_eq!(s.substitute("{{secret:nope}}").unwrap_err(), "unknown secret 'nope'");
+        assert_eq!(
+            s.substitute("{{secret:nope}}").unwrap_err(),
+            "unknown secret 'nope'"
+        );
         assert!(s.substitute("{{secret:pw").is_err());
-        assert_eq!(s.substitute("pw=%7B%7Bsecret%3Apw%7D%7D&x=1").unwrap(), "pw=s3cr3t%26x&x=1");
-        assert_eq!(s.substitute("pw=%7b%7bsecret%3apw%7d%7d").unwrap(), "pw=s3cr3t%26x");
+        // An encoded reference is message text, not the operator's: left alone.
+        assert_eq!(
+            s.substitute("pw=%7B%7Bsecret%3Apw%7D%7D").unwrap(),
+            "pw=%7B%7Bsecret%3Apw%7D%7D"
+        );
+        assert_eq!(
+            s.substitute_in("a?pw={{secret:pw}}", Escape::Url).unwrap(),
+            "a?pw=s3cr3t%26x"
+        );
+        let quoted = Secrets::new([("q".to_string(), "a\"b".to_string())]);
+        assert_eq!(
+            quoted
+                .substitute_in(r#"{"p":"{{secret:q}}"}"#, Escape::Json)
+                .unwrap(),
+            r#"{"p":"a\"b"}"#
+        );
     }
 
     #[test]

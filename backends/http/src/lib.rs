@@ -67,39 +67,52 @@ impl Settings {
     }
 
     fn request(&self, url: &str, msg: &OutgoingMessage, to: &str) -> Request {
-        let mut params = Params::from_pairs(self.params.clone());
+        let mut params = Params::default();
         params.push(&self.out_identity_name, to);
         params.push(&self.out_text_name, &msg.text);
         if let Some(id_name) = &self.out_id_name {
             params.push(id_name, &msg.id);
         }
+        // Only the operator's parameters may carry {{secret:NAME}} references;
+        // the message's own values are fully encoded so a reference typed into
+        // an SMS is never filled in.
+        let configured = Params::from_pairs(self.params.clone()).encode_with_secret_refs();
+        let encoded = match (configured.is_empty(), params.encode()) {
+            (true, own) => own,
+            (false, own) => format!("{configured}&{own}"),
+        };
         match self.encoding {
             Encoding::Query => {
-                let mut req = Request::get(url, &params);
-                req.method = self.method.clone();
-                req
+                let separator = if url.contains('?') { '&' } else { '?' };
+                Request::new(&self.method, format!("{url}{separator}{encoded}"))
             }
-            Encoding::Form => {
-                let mut req = Request::post_form(url, &params);
-                req.method = self.method.clone();
-                req
-            }
+            Encoding::Form => Request::new(&self.method, url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(encoded),
             Encoding::Json => {
-                let object: smsgw_guest::serde_json::Map<String, smsgw_guest::serde_json::Value> = params
-                    .pairs()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), smsgw_guest::serde_json::Value::String(v.clone())))
-                    .collect();
-                let mut req = Request::post_json(url, &smsgw_guest::serde_json::Value::Object(object));
-                req.method = self.method.clone();
-                req
+                let object = |pairs: &[(String, String)]| {
+                    pairs
+                        .iter()
+                        .map(|(k, v)| {
+                            (k.clone(), smsgw_guest::serde_json::Value::String(v.clone()))
+                        })
+                        .collect::<smsgw_guest::serde_json::Map<_, _>>()
+                };
+                let body =
+                    smsgw_guest::json::object_body(&object(&self.params), &object(params.pairs()));
+                Request::new(&self.method, url)
+                    .header("content-type", "application/json")
+                    .body(body)
             }
         }
     }
 }
 
 /// What one provider reply means for the identities it covered.
-fn classify(identities: &[String], result: Result<http::Response, http::Error>) -> Result<(), SendError> {
+fn classify(
+    identities: &[String],
+    result: Result<http::Response, http::Error>,
+) -> Result<(), SendError> {
     let who = identities.join(", ");
     match result {
         Ok(resp) if resp.is_success() => Ok(()),
@@ -143,15 +156,16 @@ impl Backend for GenericHttp {
         };
         let identity = params.required(&settings.identity_name)?;
         let text = params.required(&settings.text_name)?;
-        Ok(Incoming::messages(vec![IncomingMessage::new(identity, text)]))
+        Ok(Incoming::messages(vec![IncomingMessage::new(
+            identity, text,
+        )]))
     }
 
     fn send(ctx: BackendContext, msg: OutgoingMessage) -> Result<Vec<SentIdentity>, SendError> {
         let settings = Settings::read(&ctx)?;
-        let url = settings
-            .sendsms_url
-            .clone()
-            .ok_or_else(|| SendError::Config("config key 'sendsms_url' is required to send".into()))?;
+        let url = settings.sendsms_url.clone().ok_or_else(|| {
+            SendError::Config("config key 'sendsms_url' is required to send".into())
+        })?;
 
         if let Some(sep) = &settings.identity_separator {
             let to = msg.identities.join(sep);
@@ -168,10 +182,17 @@ impl Backend for GenericHttp {
                 settings.request(&url, &msg, identity).send(),
             );
             match outcome {
-                Ok(()) => sent.push(SentIdentity { identity: identity.clone(), external_id: None }),
+                Ok(()) => sent.push(SentIdentity {
+                    identity: identity.clone(),
+                    external_id: None,
+                }),
                 Err(e) => {
                     let (reason, retryable) = describe(&e);
-                    failed.push(FailedIdentity { identity: identity.clone(), reason, retryable });
+                    failed.push(FailedIdentity {
+                        identity: identity.clone(),
+                        reason,
+                        retryable,
+                    });
                     last_error = Some(e);
                 }
             }

@@ -18,7 +18,12 @@ use crate::wasm::sandbox::CallError;
 fn plain(status: StatusCode, text: impl Into<String>) -> Response {
     let mut text = text.into();
     text.push('\n');
-    (status, [("content-type", "text/plain; charset=utf-8")], text).into_response()
+    (
+        status,
+        [("content-type", "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
 }
 
 /// Any method on `/backends/{name}/...`.
@@ -27,7 +32,11 @@ pub async fn handle(
     Path(params): Path<Vec<(String, String)>>,
     request: Request,
 ) -> Response {
-    let name = params.iter().find(|(k, _)| k == "name").map(|(_, v)| v.clone()).unwrap_or_default();
+    let name = params
+        .iter()
+        .find(|(k, _)| k == "name")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     let Some(backend) = state.registry.get(&name) else {
         return plain(StatusCode::NOT_FOUND, format!("no backend named '{name}'"));
     };
@@ -37,7 +46,10 @@ pub async fn handle(
         Err(_) => {
             return plain(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body larger than {} bytes", state.max_inbound_body_bytes),
+                format!(
+                    "request body larger than {} bytes",
+                    state.max_inbound_body_bytes
+                ),
             );
         }
     };
@@ -48,15 +60,30 @@ pub async fn handle(
     let url = format!(
         "{}{}",
         state.public_url,
-        parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or(parts.uri.path())
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or(parts.uri.path())
     );
     let headers = parts
         .headers
         .iter()
-        .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
-    let http_request =
-        HttpRequest { method: parts.method.as_str().to_string(), path: path.to_string(), query, headers, body: body.to_vec(), url };
+    let http_request = HttpRequest {
+        method: parts.method.as_str().to_string(),
+        path: path.to_string(),
+        query,
+        headers,
+        body: body.to_vec(),
+        url,
+    };
 
     let output = backend.sandbox.parse_incoming(http_request).await;
     let incoming = match output.result {
@@ -64,18 +91,34 @@ pub async fn handle(
         Ok(Err(e)) => return parse_error(e),
         Err(CallError::Busy(_)) => {
             let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, "backend busy, retry later");
-            r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
+            r.headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
             return r;
         }
         // Details are in the gateway log; the provider only learns it failed.
-        Err(_) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "backend failed to process the request"),
+        Err(_) => {
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "backend failed to process the request",
+            );
+        }
     };
     if let Err(reason) = check_result(&incoming, backend.sandbox.limits()) {
-        tracing::warn!(backend = name.as_str(), "backend returned an invalid result: {reason}");
-        return plain(StatusCode::INTERNAL_SERVER_ERROR, "backend returned an invalid result");
+        tracing::warn!(
+            backend = name.as_str(),
+            "backend returned an invalid result: {reason}"
+        );
+        return plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "backend returned an invalid result",
+        );
     }
 
-    let Incoming { messages, reports, response } = incoming;
+    let Incoming {
+        messages,
+        reports,
+        response,
+    } = incoming;
     let new_messages: Vec<NewInbound> = messages
         .into_iter()
         .map(|m| NewInbound {
@@ -101,15 +144,29 @@ pub async fn handle(
             detail: r.detail,
         })
         .collect();
-    let recorded = match state.store.record_inbound(&name, new_messages.clone(), new_reports).await {
+    let recorded = match state
+        .store
+        .record_inbound(&name, new_messages.clone(), new_reports)
+        .await
+    {
         Ok(r) => r,
         Err(e) => {
-            tracing::error!(backend = name.as_str(), "could not store inbound request: {e}");
-            return plain(StatusCode::SERVICE_UNAVAILABLE, "could not store the message, retry later");
+            tracing::error!(
+                backend = name.as_str(),
+                "could not store inbound request: {e}"
+            );
+            return plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "could not store the message, retry later",
+            );
         }
     };
     if recorded.reports_unmatched > 0 {
-        tracing::info!(backend = name.as_str(), "{} status report(s) matched no message", recorded.reports_unmatched);
+        tracing::info!(
+            backend = name.as_str(),
+            "{} status report(s) matched no message",
+            recorded.reports_unmatched
+        );
     }
     for (id, m) in recorded.message_ids.iter().zip(new_messages) {
         let router = state.router.clone();
@@ -126,7 +183,12 @@ pub async fn handle(
     }
 
     match response {
-        None => (StatusCode::OK, [("content-type", "text/plain; charset=utf-8")], "OK").into_response(),
+        None => (
+            StatusCode::OK,
+            [("content-type", "text/plain; charset=utf-8")],
+            "OK",
+        )
+            .into_response(),
         Some(r) => {
             let mut out = Response::new(Body::from(r.body));
             *out.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
@@ -149,11 +211,17 @@ fn parse_error(e: ParseError) -> Response {
         ParseError::MethodNotAllowed(r) => plain(StatusCode::METHOD_NOT_ALLOWED, r),
         ParseError::Config(r) => {
             tracing::error!("backend configuration error: {r}");
-            plain(StatusCode::INTERNAL_SERVER_ERROR, "backend is misconfigured")
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "backend is misconfigured",
+            )
         }
         ParseError::Other(r) => {
             tracing::warn!("backend error: {r}");
-            plain(StatusCode::INTERNAL_SERVER_ERROR, "backend failed to process the request")
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "backend failed to process the request",
+            )
         }
     }
 }
@@ -162,21 +230,31 @@ fn parse_error(e: ParseError) -> Response {
 fn check_result(incoming: &Incoming, limits: &Limits) -> Result<(), String> {
     let count = incoming.messages.len() + incoming.reports.len();
     if count > limits.max_messages {
-        return Err(format!("{count} messages and reports, limit {}", limits.max_messages));
+        return Err(format!(
+            "{count} messages and reports, limit {}",
+            limits.max_messages
+        ));
     }
     for m in &incoming.messages {
         if m.identity.trim().is_empty() {
             return Err("a message has an empty identity".into());
         }
         if m.text.len() > limits.max_text_bytes {
-            return Err(format!("a message text has {} bytes, limit {}", m.text.len(), limits.max_text_bytes));
+            return Err(format!(
+                "a message text has {} bytes, limit {}",
+                m.text.len(),
+                limits.max_text_bytes
+            ));
         }
         if m.identity.len() > 256 || m.external_id.as_ref().is_some_and(|e| e.len() > 256) {
             return Err("an identity or external id is longer than 256 bytes".into());
         }
         let field_bytes: usize = m.fields.iter().map(|(k, v)| k.len() + v.len()).sum();
         if field_bytes > limits.max_text_bytes {
-            return Err(format!("message fields take {field_bytes} bytes, limit {}", limits.max_text_bytes));
+            return Err(format!(
+                "message fields take {field_bytes} bytes, limit {}",
+                limits.max_text_bytes
+            ));
         }
     }
     if let Some(r) = &incoming.response {
@@ -187,7 +265,9 @@ fn check_result(incoming: &Incoming, limits: &Limits) -> Result<(), String> {
             return Err("response body too large".into());
         }
         for (n, v) in &r.headers {
-            if HeaderName::try_from(n.as_str()).is_err() || HeaderValue::try_from(v.as_str()).is_err() {
+            if HeaderName::try_from(n.as_str()).is_err()
+                || HeaderValue::try_from(v.as_str()).is_err()
+            {
                 return Err(format!("response header '{n}' is not valid"));
             }
         }

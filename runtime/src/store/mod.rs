@@ -228,7 +228,11 @@ pub trait Store: Send + Sync {
     async fn enqueue(&self, message: NewOutbound) -> Result<MessageId, StoreError>;
 
     /// Leases the oldest due outbound message until `lease_until`.
-    async fn claim_due(&self, now: Millis, lease_until: Millis) -> Result<Option<ClaimedSend>, StoreError>;
+    async fn claim_due(
+        &self,
+        now: Millis,
+        lease_until: Millis,
+    ) -> Result<Option<ClaimedSend>, StoreError>;
 
     /// Records the outcome of an attempt on a claimed message.
     async fn finish_attempt(&self, id: MessageId, result: AttemptResult) -> Result<(), StoreError>;

@@ -72,8 +72,9 @@ CREATE TABLE IF NOT EXISTS reports (
 impl SqliteStore {
     /// Opens (creating if needed) `smsgw.db` in `data_dir`.
     pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", data_dir.display()))?;
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            anyhow::anyhow!("cannot create data directory {}: {e}", data_dir.display())
+        })?;
         let path = data_dir.join("smsgw.db");
         let conn = Connection::open(&path)
             .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", path.display()))?;
@@ -83,7 +84,9 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         let (jobs, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new().name("smsgw-store".into()).spawn(move || writer(conn, rx))?;
+        std::thread::Builder::new()
+            .name("smsgw-store".into())
+            .spawn(move || writer(conn, rx))?;
         Ok(SqliteStore { jobs })
     }
 
@@ -132,19 +135,30 @@ fn writer(conn: Connection, rx: mpsc::Receiver<Job>) {
             let savepoint = conn.execute_batch("SAVEPOINT op");
             let (ok, done) = job(&conn);
             if savepoint.is_ok() {
-                let end = if ok { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
+                let end = if ok {
+                    "RELEASE op"
+                } else {
+                    "ROLLBACK TO op; RELEASE op"
+                };
                 if let Err(e) = conn.execute_batch(end) {
                     tracing::error!("store savepoint failed: {e}");
                 }
             }
             completions.push(done);
         }
-        let commit = conn.execute_batch("COMMIT").map_err(|e| StoreError::Database(e.to_string()));
+        let commit = conn
+            .execute_batch("COMMIT")
+            .map_err(|e| StoreError::Database(e.to_string()));
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
         for done in completions {
-            done(commit.as_ref().map(|_| ()).map_err(|e| StoreError::Database(e.to_string())));
+            done(
+                commit
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|e| StoreError::Database(e.to_string())),
+            );
         }
     }
 }
@@ -161,20 +175,22 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
 }
 
-fn insert_message(
-    conn: &Connection,
+/// The columns of a new `messages` row.
+struct NewRow<'a> {
     direction: Direction,
-    backend: &str,
-    identity: Option<&str>,
-    text: &str,
-    external_id: Option<&str>,
-    fields: &[(String, String)],
+    backend: &'a str,
+    identity: Option<&'a str>,
+    text: &'a str,
+    external_id: Option<&'a str>,
+    fields: &'a [(String, String)],
     in_response_to: Option<MessageId>,
-    context: &serde_json::Map<String, serde_json::Value>,
-    status: &str,
+    context: &'a serde_json::Map<String, serde_json::Value>,
+    status: &'a str,
     next_attempt_at: Option<Millis>,
     received_at: Option<Millis>,
-) -> Result<MessageId, StoreError> {
+}
+
+fn insert_message(conn: &Connection, row: NewRow<'_>) -> Result<MessageId, StoreError> {
     let now = now_ms();
     conn.prepare_cached(
         "INSERT INTO messages (direction, backend, identity, text, external_id, fields, in_response_to,
@@ -182,17 +198,17 @@ fn insert_message(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
     )?
     .execute(params![
-        direction.as_str(),
-        backend,
-        identity,
-        text,
-        external_id,
-        to_json(&fields),
-        in_response_to,
-        to_json(context),
-        status,
-        next_attempt_at,
-        received_at,
+        row.direction.as_str(),
+        row.backend,
+        row.identity,
+        row.text,
+        row.external_id,
+        to_json(&row.fields),
+        row.in_response_to,
+        to_json(row.context),
+        row.status,
+        row.next_attempt_at,
+        row.received_at,
         now
     ])?;
     Ok(conn.last_insert_rowid())
@@ -202,17 +218,19 @@ fn enqueue_on(conn: &Connection, m: &NewOutbound) -> Result<MessageId, StoreErro
     let now = now_ms();
     let id = insert_message(
         conn,
-        Direction::Out,
-        &m.backend,
-        None,
-        &m.text,
-        None,
-        &[],
-        m.in_response_to,
-        &m.context,
-        "queued",
-        Some(now),
-        None,
+        NewRow {
+            direction: Direction::Out,
+            backend: &m.backend,
+            identity: None,
+            text: &m.text,
+            external_id: None,
+            fields: &[],
+            in_response_to: m.in_response_to,
+            context: &m.context,
+            status: "queued",
+            next_attempt_at: Some(now),
+            received_at: None,
+        },
     )?;
     let mut stmt = conn.prepare_cached(
         "INSERT OR IGNORE INTO recipients (message_id, identity, status, updated_at) VALUES (?1, ?2, 'queued', ?3)",
@@ -236,12 +254,18 @@ fn apply_report(conn: &Connection, backend: &str, r: &NewReport) -> Result<bool,
     let now = now_ms();
     // Find the recipients the report is about: by gateway id, or by provider id.
     let mut targets: Vec<(MessageId, String, String)> = Vec::new();
-    if let Some(mid) = r.message_id.as_deref().and_then(|s| s.trim().parse::<MessageId>().ok()) {
+    if let Some(mid) = r
+        .message_id
+        .as_deref()
+        .and_then(|s| s.trim().parse::<MessageId>().ok())
+    {
         let mut stmt = conn.prepare_cached(
             "SELECT r.message_id, r.identity, r.status FROM recipients r JOIN messages m ON m.id = r.message_id
              WHERE r.message_id = ?1 AND m.backend = ?2 AND (?3 IS NULL OR r.identity = ?3)",
         )?;
-        let rows = stmt.query_map(params![mid, backend, r.identity], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        let rows = stmt.query_map(params![mid, backend, r.identity], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?;
         for row in rows {
             targets.push(row?);
         }
@@ -250,7 +274,9 @@ fn apply_report(conn: &Connection, backend: &str, r: &NewReport) -> Result<bool,
             "SELECT r.message_id, r.identity, r.status FROM recipients r JOIN messages m ON m.id = r.message_id
              WHERE r.external_id = ?1 AND m.backend = ?2 AND (?3 IS NULL OR r.identity = ?3)",
         )?;
-        let rows = stmt.query_map(params![ext, backend, r.identity], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        let rows = stmt.query_map(params![ext, backend, r.identity], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?;
         for row in rows {
             targets.push(row?);
         }
@@ -271,7 +297,11 @@ fn apply_report(conn: &Connection, backend: &str, r: &NewReport) -> Result<bool,
         if rank(r.status) == rank(current) && current != RecipientStatus::Sent {
             continue;
         }
-        let error = if r.status == RecipientStatus::Failed { r.detail.clone() } else { None };
+        let error = if r.status == RecipientStatus::Failed {
+            r.detail.clone()
+        } else {
+            None
+        };
         conn.prepare_cached(
             "UPDATE recipients SET status = ?3, error = COALESCE(?4, error), updated_at = ?5
              WHERE message_id = ?1 AND identity = ?2",
@@ -289,9 +319,16 @@ fn apply_report(conn: &Connection, backend: &str, r: &NewReport) -> Result<bool,
 /// Recomputes an outbound message's overall status from its recipients.
 fn refresh_status(conn: &Connection, id: MessageId) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached("SELECT status FROM recipients WHERE message_id = ?1")?;
-    let statuses: Vec<String> = stmt.query_map([id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let statuses: Vec<String> = stmt
+        .query_map([id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     let count = |s: &str| statuses.iter().filter(|x| *x == s).count();
-    let (queued, sent, delivered, failed) = (count("queued"), count("sent"), count("delivered"), count("failed"));
+    let (queued, sent, delivered, failed) = (
+        count("queued"),
+        count("sent"),
+        count("delivered"),
+        count("failed"),
+    );
     let status = if queued > 0 {
         None // queue state ("queued"/"sending") is managed by the queue itself
     } else if failed == statuses.len() {
@@ -313,7 +350,8 @@ fn refresh_status(conn: &Connection, id: MessageId) -> Result<(), StoreError> {
     Ok(())
 }
 
-const MESSAGE_COLUMNS: &str = "id, direction, backend, identity, text, external_id, fields, in_response_to, context,
+const MESSAGE_COLUMNS: &str =
+    "id, direction, backend, identity, text, external_id, fields, in_response_to, context,
      status, attempts, next_attempt_at, last_error, received_at, created_at, updated_at";
 
 fn read_message(row: &Row<'_>) -> rusqlite::Result<Message> {
@@ -322,7 +360,11 @@ fn read_message(row: &Row<'_>) -> rusqlite::Result<Message> {
     let context: String = row.get(8)?;
     Ok(Message {
         id: row.get(0)?,
-        direction: if direction == "in" { Direction::In } else { Direction::Out },
+        direction: if direction == "in" {
+            Direction::In
+        } else {
+            Direction::Out
+        },
         backend: row.get(2)?,
         identity: row.get(3)?,
         text: row.get(4)?,
@@ -372,17 +414,19 @@ impl Store for SqliteStore {
             for m in &messages {
                 let id = insert_message(
                     conn,
-                    Direction::In,
-                    &backend,
-                    Some(&m.identity),
-                    &m.text,
-                    m.external_id.as_deref(),
-                    &m.fields,
-                    None,
-                    &serde_json::Map::new(),
-                    "received",
-                    None,
-                    m.received_at,
+                    NewRow {
+                        direction: Direction::In,
+                        backend: &backend,
+                        identity: Some(&m.identity),
+                        text: &m.text,
+                        external_id: m.external_id.as_deref(),
+                        fields: &m.fields,
+                        in_response_to: None,
+                        context: &serde_json::Map::new(),
+                        status: "received",
+                        next_attempt_at: None,
+                        received_at: m.received_at,
+                    },
                 )?;
                 recorded.message_ids.push(id);
             }
@@ -417,7 +461,11 @@ impl Store for SqliteStore {
         error: Option<String>,
     ) -> Result<Vec<MessageId>, StoreError> {
         self.run(move |conn| {
-            let status = if error.is_some() { "app-error" } else { "handled" };
+            let status = if error.is_some() {
+                "app-error"
+            } else {
+                "handled"
+            };
             let changed = conn
                 .prepare_cached(
                     "UPDATE messages SET status = ?2, last_error = ?3, updated_at = ?4
@@ -436,7 +484,11 @@ impl Store for SqliteStore {
         self.run(move |conn| enqueue_on(conn, &message)).await
     }
 
-    async fn claim_due(&self, now: Millis, lease_until: Millis) -> Result<Option<ClaimedSend>, StoreError> {
+    async fn claim_due(
+        &self,
+        now: Millis,
+        lease_until: Millis,
+    ) -> Result<Option<ClaimedSend>, StoreError> {
         self.run(move |conn| {
             let sql = format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ?1
@@ -530,7 +582,9 @@ impl Store for SqliteStore {
     async fn next_due(&self) -> Result<Option<Millis>, StoreError> {
         self.run(|conn| {
             Ok(conn
-                .prepare_cached("SELECT MIN(next_attempt_at) FROM messages WHERE status = 'queued'")?
+                .prepare_cached(
+                    "SELECT MIN(next_attempt_at) FROM messages WHERE status = 'queued'",
+                )?
                 .query_row([], |r| r.get::<_, Option<i64>>(0))?)
         })
         .await
@@ -549,7 +603,11 @@ impl Store for SqliteStore {
     async fn get(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
         self.run(move |conn| {
             let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1");
-            let Some(mut m) = conn.prepare_cached(&sql)?.query_row([id], read_message).optional()? else {
+            let Some(mut m) = conn
+                .prepare_cached(&sql)?
+                .query_row([id], read_message)
+                .optional()?
+            else {
                 return Ok(None);
             };
             if m.direction == Direction::Out {
@@ -568,7 +626,11 @@ impl Store for SqliteStore {
             );
             let mut stmt = conn.prepare_cached(&sql)?;
             let rows = stmt.query_map(
-                params![filter.direction.map(|d| d.as_str()), filter.backend, filter.limit as i64],
+                params![
+                    filter.direction.map(|d| d.as_str()),
+                    filter.backend,
+                    filter.limit as i64
+                ],
                 read_message,
             )?;
             let mut messages: Vec<Message> = rows.collect::<Result<_, _>>()?;

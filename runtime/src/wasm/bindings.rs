@@ -7,8 +7,8 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use exports::smsgw::backend::adapter;
-pub use smsgw::backend::{http_client, log, types};
+pub use self::exports::smsgw::backend::adapter;
+pub use self::smsgw::backend::{http_client, log, types};
 
 /// The interface name and version a backend must export.
 pub const ADAPTER_EXPORT: &str = "smsgw:backend/adapter@0.1.0";

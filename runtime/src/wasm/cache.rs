@@ -41,7 +41,11 @@ impl CompileCache {
             .map_err(|e| anyhow::anyhow!("cannot create cache directory {}: {e}", dir.display()))?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        Ok(CompileCache { dir: dir.to_path_buf(), engine: engine.clone(), engine_key: format!("{:016x}", hasher.finish()) })
+        Ok(CompileCache {
+            dir: dir.to_path_buf(),
+            engine: engine.clone(),
+            engine_key: format!("{:016x}", hasher.finish()),
+        })
     }
 
     /// Loads `wasm` from the cache, compiling and storing it on a miss.
@@ -56,9 +60,17 @@ impl CompileCache {
             // ensures it was produced by a compatible engine.
             match unsafe { Component::deserialize_file(&self.engine, &path) } {
                 Ok(component) => {
-                    return Ok(Compiled { component, sha256, compiled: false, elapsed: started.elapsed() });
+                    return Ok(Compiled {
+                        component,
+                        sha256,
+                        compiled: false,
+                        elapsed: started.elapsed(),
+                    });
                 }
-                Err(e) => tracing::warn!("discarding unreadable cache entry {}: {e:#}", path.display()),
+                Err(e) => tracing::warn!(
+                    "discarding unreadable cache entry {}: {e:#}",
+                    path.display()
+                ),
             }
         }
         let artefact = self.engine.precompile_component(wasm)?;
@@ -67,6 +79,11 @@ impl CompileCache {
         std::fs::rename(&tmp, &path)?;
         // SAFETY: written just above by `precompile_component` of this engine.
         let component = unsafe { Component::deserialize_file(&self.engine, &path)? };
-        Ok(Compiled { component, sha256, compiled: true, elapsed: started.elapsed() })
+        Ok(Compiled {
+            component,
+            sha256,
+            compiled: true,
+            elapsed: started.elapsed(),
+        })
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::bindings::http_client::{Error, Host, Request, Response};
 use super::sandbox::HostState;
+use crate::secrets::Escape;
 
 /// A request that passed every check, ready for the wire.
 #[derive(Debug, Clone)]
@@ -81,26 +82,56 @@ impl HostState {
             )));
         }
         let secrets = &self.backend.secrets;
-        let url = secrets.substitute(&req.url).map_err(Error::InvalidRequest)?;
-        let url = self.backend.policy.check(&url).map_err(|e| Error::Denied(e.to_string()))?;
+        let url = secrets
+            .substitute_in(&req.url, Escape::Url)
+            .map_err(Error::InvalidRequest)?;
+        let url = self
+            .backend
+            .policy
+            .check(&url)
+            .map_err(|e| Error::Denied(e.to_string()))?;
         let method = reqwest::Method::from_bytes(req.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| Error::InvalidRequest(format!("invalid method '{}'", req.method)))?;
         let mut headers = Vec::with_capacity(req.headers.len());
+        let mut content_type = String::new();
         for (name, value) in req.headers {
             let lower = name.to_ascii_lowercase();
             if FORBIDDEN_HEADERS.contains(&lower.as_str()) {
-                return Err(Error::InvalidRequest(format!("header '{name}' may not be set by a backend")));
+                return Err(Error::InvalidRequest(format!(
+                    "header '{name}' may not be set by a backend"
+                )));
             }
-            headers.push((lower, secrets.substitute(&value).map_err(Error::InvalidRequest)?));
+            let value = if lower == "authorization" {
+                substitute_basic_auth(secrets, &value)?
+            } else {
+                secrets.substitute(&value).map_err(Error::InvalidRequest)?
+            };
+            if lower == "content-type" {
+                content_type = value.to_ascii_lowercase();
+            }
+            headers.push((lower, value));
         }
         let body = match std::str::from_utf8(&req.body) {
             Ok(text) if !secrets.is_empty() => {
-                secrets.substitute(text).map_err(Error::InvalidRequest)?.into_bytes()
+                let escape = if content_type.contains("json") {
+                    Escape::Json
+                } else if content_type.starts_with("application/x-www-form-urlencoded") {
+                    Escape::Url
+                } else {
+                    Escape::None
+                };
+                secrets
+                    .substitute_in(text, escape)
+                    .map_err(Error::InvalidRequest)?
+                    .into_bytes()
             }
             _ => req.body,
         };
         let cap = Duration::from_millis(self.limits.http_timeout_ms);
-        let timeout = req.timeout_ms.map(|ms| Duration::from_millis(ms.into()).min(cap)).unwrap_or(cap);
+        let timeout = req
+            .timeout_ms
+            .map(|ms| Duration::from_millis(ms.into()).min(cap))
+            .unwrap_or(cap);
         Ok(PreparedRequest {
             method,
             url,
@@ -119,6 +150,24 @@ impl HostState {
             _ => tracing::debug!(backend, "outbound request failed: {detail}"),
         }
     }
+}
+
+/// Fills secrets into an `Authorization` value; in `Basic` credentials the
+/// reference sits inside base64, so it is decoded, filled in and re-encoded.
+fn substitute_basic_auth(secrets: &crate::secrets::Secrets, value: &str) -> Result<String, Error> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    if let Some(token) = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+        && let Ok(decoded) = b64.decode(token.trim())
+        && let Ok(text) = String::from_utf8(decoded)
+        && text.contains("{{secret:")
+    {
+        let filled = secrets.substitute(&text).map_err(Error::InvalidRequest)?;
+        return Ok(format!("Basic {}", b64.encode(filled)));
+    }
+    secrets.substitute(value).map_err(Error::InvalidRequest)
 }
 
 /// The real network, through one shared reqwest client (connection reuse).
@@ -142,7 +191,10 @@ impl NetworkTransport {
 impl Transport for NetworkTransport {
     fn send(&self, req: PreparedRequest) -> TransportFuture<'_> {
         Box::pin(async move {
-            let mut builder = self.client.request(req.method, req.url).timeout(req.timeout);
+            let mut builder = self
+                .client
+                .request(req.method, req.url)
+                .timeout(req.timeout);
             for (name, value) in &req.headers {
                 builder = builder.header(name, value);
             }
@@ -159,9 +211,17 @@ impl Transport for NetworkTransport {
             let headers = response
                 .headers()
                 .iter()
-                .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
                 .collect();
-            if response.content_length().is_some_and(|n| n > req.max_response_bytes as u64) {
+            if response
+                .content_length()
+                .is_some_and(|n| n > req.max_response_bytes as u64)
+            {
                 return Err(Error::TooLarge(req.max_response_bytes as u64));
             }
             let mut body = Vec::new();
@@ -178,7 +238,11 @@ impl Transport for NetworkTransport {
                     Err(e) => return Err(Error::Transport(error_chain(&e))),
                 }
             }
-            Ok(Response { status, headers, body })
+            Ok(Response {
+                status,
+                headers,
+                body,
+            })
         })
     }
 }
