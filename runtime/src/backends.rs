@@ -1,6 +1,7 @@
 //! The mounted backends: loading components, and looking them up by name.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use anyhow::Context as _;
@@ -18,11 +19,45 @@ use crate::wasm::validate;
 /// A backend version serving traffic.
 pub struct MountedBackend {
     pub name: String,
-    /// Where the component came from (`builtin:http`, a path, ...).
+    /// Where the component came from (`builtin:http`, a path, `upload`).
     pub source: String,
     pub sha256: String,
     pub size: usize,
+    /// Uploaded version number; `None` for backends from the config file.
+    pub version: Option<i64>,
+    /// How long compiling (or loading from the cache) took.
+    pub load_time: std::time::Duration,
     pub sandbox: Sandbox,
+    /// Kept to build sandboxes with another transport (dry runs).
+    pub component: wasmtime::component::Component,
+    pub config: BackendConfig,
+    pub stats: CallStats,
+}
+
+/// Call counters shown by the admin API.
+#[derive(Debug, Default)]
+pub struct CallStats {
+    pub inbound_ok: AtomicU64,
+    pub inbound_failed: AtomicU64,
+    pub send_ok: AtomicU64,
+    pub send_failed: AtomicU64,
+}
+
+impl CallStats {
+    /// Adds one to `counter`.
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "inbound_ok": self.inbound_ok.load(Ordering::Relaxed),
+            "inbound_failed": self.inbound_failed.load(Ordering::Relaxed),
+            "send_ok": self.send_ok.load(Ordering::Relaxed),
+            "send_failed": self.send_failed.load(Ordering::Relaxed),
+        })
+    }
 }
 
 /// Backend names appear in URLs and file names: keep them plain.
@@ -103,6 +138,58 @@ impl Registry {
             .insert(backend.name.clone(), backend);
     }
 
+    /// Unmounts `name`; running calls finish, new requests get 404.
+    pub fn remove(&self, name: &str) -> Option<Arc<MountedBackend>> {
+        self.active.write().expect("registry lock").remove(name)
+    }
+
+    /// The engine components are compiled for.
+    pub fn engine(&self) -> &Arc<WasmEngine> {
+        &self.engine
+    }
+
+    /// A sandbox for `backend` whose HTTP goes to `transport` (dry runs).
+    pub fn sandbox_with(
+        &self,
+        backend: &MountedBackend,
+        transport: Arc<dyn Transport>,
+    ) -> anyhow::Result<Sandbox> {
+        self.build_sandbox(&backend.config, &backend.component, transport)
+    }
+
+    fn build_sandbox(
+        &self,
+        cfg: &BackendConfig,
+        component: &wasmtime::component::Component,
+        transport: Arc<dyn Transport>,
+    ) -> anyhow::Result<Sandbox> {
+        let limits = self.defaults.with_overrides(cfg.limits.as_ref())?;
+        let policy = EgressPolicy::new(&cfg.allowed_hosts)?;
+        let secrets = Secrets::new(
+            cfg.secrets
+                .iter()
+                .map(|(k, v)| v.resolve(k).map(|v| (k.clone(), v)))
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        );
+        let config_json = serde_json::to_string(&cfg.config)?;
+        let shared = BackendShared {
+            name: cfg.name.clone(),
+            policy,
+            secrets,
+            transport,
+        };
+        let base_url = format!("{}/backends/{}/", self.public_url, cfg.name);
+        Sandbox::new(
+            &self.linker,
+            component,
+            shared,
+            limits,
+            config_json,
+            base_url,
+        )
+        .context("the component's imports cannot be satisfied")
+    }
+
     /// Reads the component named by `cfg.component`.
     pub fn component_bytes(source: &str) -> anyhow::Result<Vec<u8>> {
         if let Some(name) = source.strip_prefix("builtin:") {
@@ -129,31 +216,7 @@ impl Registry {
             .context("the component does not compile")?;
         let shape = validate::shape(self.engine.engine(), &compiled.component);
         validate::check_shape(&shape)?;
-        let limits = self.defaults.with_overrides(cfg.limits.as_ref())?;
-        let policy = EgressPolicy::new(&cfg.allowed_hosts)?;
-        let secrets = Secrets::new(
-            cfg.secrets
-                .iter()
-                .map(|(k, v)| v.resolve(k).map(|v| (k.clone(), v)))
-                .collect::<anyhow::Result<Vec<_>>>()?,
-        );
-        let config_json = serde_json::to_string(&cfg.config)?;
-        let shared = BackendShared {
-            name: cfg.name.clone(),
-            policy,
-            secrets,
-            transport: self.transport.clone(),
-        };
-        let base_url = format!("{}/backends/{}/", self.public_url, cfg.name);
-        let sandbox = Sandbox::new(
-            &self.linker,
-            &compiled.component,
-            shared,
-            limits,
-            config_json,
-            base_url,
-        )
-        .context("the component's imports cannot be satisfied")?;
+        let sandbox = self.build_sandbox(cfg, &compiled.component, self.transport.clone())?;
         tracing::info!(
             backend = cfg.name.as_str(),
             source = cfg.component.as_str(),
@@ -167,7 +230,12 @@ impl Registry {
             source: cfg.component.clone(),
             sha256: compiled.sha256,
             size: wasm.len(),
+            version: None,
+            load_time: compiled.elapsed,
             sandbox,
+            component: compiled.component,
+            config: cfg.clone(),
+            stats: CallStats::default(),
         })
     }
 }

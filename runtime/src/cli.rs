@@ -19,6 +19,13 @@ pub struct Cli {
 pub enum Command {
     /// Run the gateway.
     Serve(ServeArgs),
+    /// Manage uploaded backends of a running gateway (admin API).
+    Backend {
+        #[command(flatten)]
+        connection: crate::admin_client::Connection,
+        #[command(subcommand)]
+        command: crate::admin_client::BackendCommand,
+    },
 }
 
 #[derive(clap::Args)]
@@ -74,6 +81,13 @@ pub fn main() -> anyhow::Result<()> {
             let config = args.config()?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(crate::gateway::run(config, shutdown_signal()))
+        }
+        Command::Backend {
+            connection,
+            command,
+        } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(crate::admin_client::run(connection, command))
         }
     }
 }

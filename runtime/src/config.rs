@@ -31,6 +31,13 @@ pub struct Config {
     pub limits: Limits,
     /// Largest inbound provider request body accepted, in bytes.
     pub max_inbound_body_bytes: usize,
+    /// File holding the admin API's bearer token (`SMSGW_ADMIN_TOKEN` wins).
+    /// With neither, the admin API is disabled.
+    pub admin_token_file: Option<PathBuf>,
+    /// Largest component accepted by upload (a Python component is ~20-40 MiB).
+    pub max_component_bytes: usize,
+    /// How long compiling an uploaded component may take.
+    pub compile_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -44,6 +51,9 @@ impl Default for Config {
             outbound: OutboundConfig::default(),
             limits: Limits::default(),
             max_inbound_body_bytes: 1024 * 1024,
+            admin_token_file: None,
+            max_component_bytes: 64 << 20,
+            compile_timeout_ms: 120_000,
         }
     }
 }
@@ -205,6 +215,31 @@ impl Config {
             anyhow::bail!("outbound.max_attempts must be at least 1");
         }
         Ok(())
+    }
+
+    /// The admin token: `SMSGW_ADMIN_TOKEN`, else the token file, else none.
+    pub fn admin_token(&self) -> anyhow::Result<Option<String>> {
+        if let Ok(token) = std::env::var("SMSGW_ADMIN_TOKEN")
+            && !token.trim().is_empty()
+        {
+            return Ok(Some(token.trim().to_string()));
+        }
+        match &self.admin_token_file {
+            None => Ok(None),
+            Some(path) => {
+                let token = std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!("cannot read admin_token_file {}: {e}", path.display())
+                })?;
+                let token = token.trim().to_string();
+                if token.len() < 16 {
+                    anyhow::bail!(
+                        "the admin token in {} is shorter than 16 characters",
+                        path.display()
+                    );
+                }
+                Ok(Some(token))
+            }
+        }
     }
 
     /// The public base URL, without a trailing slash.

@@ -8,6 +8,7 @@ use tokio::sync::Notify;
 
 use crate::backends::Registry;
 use crate::config::Config;
+use crate::deploy::Deployer;
 use crate::outbound::Outbound;
 use crate::router::Router;
 use crate::server::{self, AppState};
@@ -52,6 +53,26 @@ pub async fn run(
         registry.activate(Arc::new(mounted));
     }
 
+    let config_names = config.backends.iter().map(|b| b.name.clone()).collect();
+    let deployer = Arc::new(Deployer::new(
+        registry.clone(),
+        store.clone(),
+        config.data_dir.join("components"),
+        config_names,
+        std::time::Duration::from_millis(config.compile_timeout_ms),
+        config.max_component_bytes,
+    )?);
+    let restored = deployer.restore().await?;
+    if restored > 0 {
+        tracing::info!("restored {restored} uploaded backend(s)");
+    }
+    let admin_token = config.admin_token()?;
+    if admin_token.is_none() {
+        tracing::info!(
+            "admin API disabled: set SMSGW_ADMIN_TOKEN or admin_token_file to enable it"
+        );
+    }
+
     let outbound_wake = Arc::new(Notify::new());
     let apps = crate::apps::from_config(&config.apps)?;
     let router = Arc::new(Router::new(
@@ -92,6 +113,8 @@ pub async fn run(
         outbound_wake,
         public_url,
         max_inbound_body_bytes: config.max_inbound_body_bytes,
+        deployer,
+        admin_token,
     });
     let listener = TcpListener::bind(config.listen)
         .await

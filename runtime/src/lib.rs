@@ -6,11 +6,13 @@
 //! calling the backend's `send`, which reaches the provider only through the
 //! host's policed HTTP client ([`egress`], [`secrets`], [`limits`]).
 
+pub mod admin_client;
 pub mod apps;
 pub mod backends;
 pub mod builtin;
 pub mod cli;
 pub mod config;
+pub mod deploy;
 pub mod egress;
 pub mod fixtures;
 pub mod gateway;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::sync::Notify;
 
-use crate::backends::Registry;
+use crate::backends::{CallStats, Registry};
 use crate::config::OutboundConfig;
 use crate::store::{AttemptResult, ClaimedSend, Millis, Store, now_ms};
 use crate::wasm::bindings::types::{MessageContext, OutgoingMessage, SendError};
@@ -106,6 +106,12 @@ impl Outbound {
             },
         };
         let output = backend.sandbox.send(message).await;
+        let stats = &backend.stats;
+        CallStats::bump(if matches!(output.result, Ok(Ok(_))) {
+            &stats.send_ok
+        } else {
+            &stats.send_failed
+        });
         let secrets = backend.sandbox.secrets();
         let mut result = self.interpret(&job, output.result);
         result.error = result.error.map(|e| secrets.redact(&e));

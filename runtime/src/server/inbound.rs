@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use crate::apps::InboundMessage;
+use crate::backends::CallStats;
 use crate::limits::Limits;
 use crate::store::{NewInbound, NewReport, RecipientStatus};
 use crate::wasm::bindings::types::{DeliveryStatus, HttpRequest, Incoming, ParseError};
@@ -86,6 +87,12 @@ pub async fn handle(
     };
 
     let output = backend.sandbox.parse_incoming(http_request).await;
+    let stats = &backend.stats;
+    CallStats::bump(if matches!(output.result, Ok(Ok(_))) {
+        &stats.inbound_ok
+    } else {
+        &stats.inbound_failed
+    });
     let incoming = match output.result {
         Ok(Ok(incoming)) => incoming,
         Ok(Err(e)) => return parse_error(e),

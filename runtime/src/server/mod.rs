@@ -1,6 +1,7 @@
 //! The HTTP surface: provider routes under `/backends/`, the message API under
 //! `/api/v1/`, and `/healthz`.
 
+mod admin;
 mod api;
 mod inbound;
 
@@ -22,6 +23,9 @@ pub struct AppState {
     pub outbound_wake: Arc<Notify>,
     pub public_url: String,
     pub max_inbound_body_bytes: usize,
+    pub deployer: Arc<crate::deploy::Deployer>,
+    /// `None` disables the admin API.
+    pub admin_token: Option<String>,
 }
 
 /// The gateway's routes.
@@ -31,6 +35,7 @@ pub fn routes(state: Arc<AppState>) -> HttpRouter {
         .route("/backends/{name}", any(inbound::handle))
         .route("/backends/{name}/", any(inbound::handle))
         .route("/backends/{name}/{*rest}", any(inbound::handle))
+        .nest("/api/v1/admin", admin::routes(state.clone()))
         .nest("/api/v1", api::routes())
         .with_state(state)
 }

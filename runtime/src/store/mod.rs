@@ -201,6 +201,21 @@ pub struct InboundRecorded {
     pub reports_unmatched: usize,
 }
 
+/// One uploaded version of a backend: a component plus its settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendVersion {
+    pub name: String,
+    pub version: i64,
+    pub sha256: String,
+    pub size: i64,
+    /// The upload's settings (allowed hosts, config, secrets, limits) as JSON.
+    #[serde(skip)]
+    pub settings: String,
+    pub wit_version: String,
+    pub uploaded_at: Millis,
+    pub active: bool,
+}
+
 /// The gateway's durable state. Every method is one transaction: it either
 /// happens completely or not at all.
 #[async_trait::async_trait]
@@ -251,4 +266,27 @@ pub trait Store: Send + Sync {
 
     /// Recent messages, newest first.
     async fn list(&self, filter: MessageFilter) -> Result<Vec<Message>, StoreError>;
+
+    /// Records a new version of an uploaded backend and makes it the active one.
+    async fn add_backend_version(
+        &self,
+        name: &str,
+        sha256: &str,
+        size: i64,
+        settings: String,
+        wit_version: &str,
+    ) -> Result<BackendVersion, StoreError>;
+
+    /// Makes `version` the active one; false when it does not exist.
+    async fn activate_backend_version(&self, name: &str, version: i64) -> Result<bool, StoreError>;
+
+    /// Every version of `name`, oldest first (empty when it was never uploaded or was deleted).
+    async fn backend_versions(&self, name: &str) -> Result<Vec<BackendVersion>, StoreError>;
+
+    /// The active version of every uploaded backend.
+    async fn active_backend_versions(&self) -> Result<Vec<BackendVersion>, StoreError>;
+
+    /// Forgets an uploaded backend and fails its queued outbound messages with
+    /// `reason`, atomically; returns how many messages were failed.
+    async fn delete_backend(&self, name: &str, reason: String) -> Result<usize, StoreError>;
 }

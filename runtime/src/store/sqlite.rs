@@ -56,6 +56,18 @@ CREATE TABLE IF NOT EXISTS recipients (
     PRIMARY KEY (message_id, identity)
 );
 CREATE INDEX IF NOT EXISTS recipients_by_external_id ON recipients(external_id) WHERE external_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS backend_versions (
+    name        TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    sha256      TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    settings    TEXT NOT NULL,
+    wit_version TEXT NOT NULL,
+    uploaded_at INTEGER NOT NULL,
+    active      INTEGER NOT NULL DEFAULT 0,
+    deleted     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, version)
+);
 CREATE TABLE IF NOT EXISTS reports (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     backend     TEXT NOT NULL,
@@ -643,7 +655,119 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn add_backend_version(
+        &self,
+        name: &str,
+        sha256: &str,
+        size: i64,
+        settings: String,
+        wit_version: &str,
+    ) -> Result<BackendVersion, StoreError> {
+        let (name, sha256, wit_version) = (
+            name.to_string(),
+            sha256.to_string(),
+            wit_version.to_string(),
+        );
+        self.run(move |conn| {
+            // Versions keep counting after a delete, so a number is never reused.
+            let next: i64 = conn
+                .prepare_cached("SELECT COALESCE(MAX(version), 0) + 1 FROM backend_versions WHERE name = ?1")?
+                .query_row([&name], |r| r.get(0))?;
+            conn.prepare_cached("UPDATE backend_versions SET active = 0 WHERE name = ?1")?.execute([&name])?;
+            let now = now_ms();
+            conn.prepare_cached(
+                "INSERT INTO backend_versions (name, version, sha256, size, settings, wit_version, uploaded_at, active)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)",
+            )?
+            .execute(params![name, next, sha256, size, settings, wit_version, now])?;
+            Ok(BackendVersion { name, version: next, sha256, size, settings, wit_version, uploaded_at: now, active: true })
+        })
+        .await
+    }
+
+    async fn activate_backend_version(&self, name: &str, version: i64) -> Result<bool, StoreError> {
+        let name = name.to_string();
+        self.run(move |conn| {
+            let exists: Option<i64> = conn
+                .prepare_cached("SELECT version FROM backend_versions WHERE name = ?1 AND version = ?2 AND deleted = 0")?
+                .query_row(params![name, version], |r| r.get(0))
+                .optional()?;
+            if exists.is_none() {
+                return Ok(false);
+            }
+            conn.prepare_cached("UPDATE backend_versions SET active = (version = ?2) WHERE name = ?1")?
+                .execute(params![name, version])?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn backend_versions(&self, name: &str) -> Result<Vec<BackendVersion>, StoreError> {
+        let name = name.to_string();
+        self.run(move |conn| {
+            let sql = format!(
+                "SELECT {VERSION_COLUMNS} FROM backend_versions WHERE name = ?1 AND deleted = 0 ORDER BY version"
+            );
+            let rows = conn.prepare_cached(&sql)?.query_map([name], read_version)?.collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn active_backend_versions(&self) -> Result<Vec<BackendVersion>, StoreError> {
+        self.run(|conn| {
+            let sql = format!(
+                "SELECT {VERSION_COLUMNS} FROM backend_versions WHERE active = 1 AND deleted = 0 ORDER BY name"
+            );
+            let rows = conn.prepare_cached(&sql)?.query_map([], read_version)?.collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn delete_backend(&self, name: &str, reason: String) -> Result<usize, StoreError> {
+        let name = name.to_string();
+        self.run(move |conn| {
+            conn.prepare_cached("UPDATE backend_versions SET active = 0, deleted = 1 WHERE name = ?1")?
+                .execute([&name])?;
+            let ids: Vec<MessageId> = conn
+                .prepare_cached(
+                    "SELECT id FROM messages WHERE direction = 'out' AND backend = ?1 AND status IN ('queued', 'sending')",
+                )?
+                .query_map([&name], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let now = now_ms();
+            for id in &ids {
+                conn.prepare_cached(
+                    "UPDATE recipients SET status = 'failed', error = ?2, updated_at = ?3 WHERE message_id = ?1 AND status = 'queued'",
+                )?
+                .execute(params![id, reason, now])?;
+                conn.prepare_cached("UPDATE messages SET last_error = ?2, updated_at = ?3 WHERE id = ?1")?
+                    .execute(params![id, reason, now])?;
+                refresh_status(conn, *id)?;
+            }
+            Ok(ids.len())
+        })
+        .await
+    }
 }
+
+fn read_version(row: &Row<'_>) -> rusqlite::Result<BackendVersion> {
+    Ok(BackendVersion {
+        name: row.get(0)?,
+        version: row.get(1)?,
+        sha256: row.get(2)?,
+        size: row.get(3)?,
+        settings: row.get(4)?,
+        wit_version: row.get(5)?,
+        uploaded_at: row.get(6)?,
+        active: row.get(7)?,
+    })
+}
+
+const VERSION_COLUMNS: &str =
+    "name, version, sha256, size, settings, wit_version, uploaded_at, active";
 
 #[cfg(test)]
 mod tests;

@@ -205,3 +205,57 @@ async fn leases_are_released_after_a_restart_and_data_survives() {
         .unwrap();
     assert_eq!(claim.id, id);
 }
+
+#[tokio::test]
+async fn backend_versions_activate_roll_back_and_delete() {
+    let (_dir, store) = store();
+    let v1 = store
+        .add_backend_version("up", "aa", 10, "{}".into(), "0.1.0")
+        .await
+        .unwrap();
+    let v2 = store
+        .add_backend_version("up", "bb", 20, "{}".into(), "0.1.0")
+        .await
+        .unwrap();
+    assert_eq!((v1.version, v2.version), (1, 2));
+    let active = store.active_backend_versions().await.unwrap();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0].sha256, "bb");
+
+    assert!(store.activate_backend_version("up", 1).await.unwrap());
+    assert!(!store.activate_backend_version("up", 9).await.unwrap());
+    assert_eq!(store.active_backend_versions().await.unwrap()[0].version, 1);
+
+    let queued = store
+        .enqueue(NewOutbound {
+            backend: "up".into(),
+            ..outbound(&["a"])
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .delete_backend("up", "backend 'up' was deleted".into())
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.active_backend_versions().await.unwrap().is_empty());
+    assert!(store.backend_versions("up").await.unwrap().is_empty());
+    let m = store.get(queued).await.unwrap().unwrap();
+    assert_eq!(m.status, "failed");
+    assert_eq!(
+        m.recipients[0].error.as_deref(),
+        Some("backend 'up' was deleted")
+    );
+
+    // A later upload under the same name never reuses a version number.
+    assert_eq!(
+        store
+            .add_backend_version("up", "cc", 5, "{}".into(), "0.1.0")
+            .await
+            .unwrap()
+            .version,
+        3
+    );
+}
