@@ -12,12 +12,21 @@ const BUILTINS: &[(&str, &str)] = &[
 ];
 
 /// Components used only by tests; their directory is exported as `SMSGW_TEST_GUESTS`.
-const TEST_GUESTS: &[&str] = &["smsgw-test-guest-trap"];
+const TEST_GUESTS: &[&str] = &["smsgw-test-guest-trap", "smsgw-test-guest-hostile"];
 
 fn main() {
     let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap();
     let root = Path::new(&manifest).parent().unwrap();
-    smsgw_guest_build::rerun_if_changed(root, &["wit", "guest-sdk", "backends", "tests/guests"]);
+    smsgw_guest_build::rerun_if_changed(
+        root,
+        &[
+            "wit",
+            "guest-sdk",
+            "backends",
+            "tests/guests",
+            "tests/hostile",
+        ],
+    );
 
     let mut packages: Vec<&str> = BUILTINS.iter().map(|(p, _)| *p).collect();
     packages.extend(TEST_GUESTS);

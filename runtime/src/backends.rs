@@ -1,7 +1,7 @@
 //! The mounted backends: loading components, and looking them up by name.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use anyhow::Context as _;
@@ -32,6 +32,53 @@ pub struct MountedBackend {
     pub component: wasmtime::component::Component,
     pub config: BackendConfig,
     pub stats: CallStats,
+    pub breaker: Breaker,
+}
+
+/// Pauses a backend that keeps failing (trapping, timing out), so a broken
+/// component stops burning CPU and retries; resumes after a cool-down or on
+/// redeploy (a new version starts closed).
+#[derive(Debug)]
+pub struct Breaker {
+    failures: AtomicU32,
+    open_until: AtomicI64,
+    threshold: u32,
+    cooldown_ms: i64,
+}
+
+impl Breaker {
+    /// A closed breaker opening after `threshold` consecutive failures.
+    pub fn new(threshold: u32, cooldown_ms: u64) -> Self {
+        Breaker {
+            failures: AtomicU32::new(0),
+            open_until: AtomicI64::new(0),
+            threshold: threshold.max(1),
+            cooldown_ms: cooldown_ms.min(i64::MAX as u64) as i64,
+        }
+    }
+
+    /// When the pause ends, if the backend is paused now.
+    pub fn open_until(&self) -> Option<crate::store::Millis> {
+        let until = self.open_until.load(Ordering::Relaxed);
+        (until > crate::store::now_ms()).then_some(until)
+    }
+
+    /// Records one call's outcome; returns true when this failure opened the breaker.
+    pub fn record(&self, failed: bool) -> bool {
+        if !failed {
+            self.failures.store(0, Ordering::Relaxed);
+            return false;
+        }
+        let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if n < self.threshold {
+            return false;
+        }
+        self.open_until
+            .store(crate::store::now_ms() + self.cooldown_ms, Ordering::Relaxed);
+        // Half-open after the cool-down: one more failure pauses it again.
+        self.failures.store(self.threshold - 1, Ordering::Relaxed);
+        true
+    }
 }
 
 /// Call counters shown by the admin API.
@@ -225,6 +272,10 @@ impl Registry {
             "loaded backend in {:?}",
             compiled.elapsed
         );
+        let breaker = Breaker::new(
+            sandbox.limits().breaker_failures,
+            sandbox.limits().breaker_cooldown_ms,
+        );
         Ok(MountedBackend {
             name: cfg.name.clone(),
             source: cfg.component.clone(),
@@ -234,6 +285,7 @@ impl Registry {
             load_time: compiled.elapsed,
             sandbox,
             component: compiled.component,
+            breaker,
             config: cfg.clone(),
             stats: CallStats::default(),
         })

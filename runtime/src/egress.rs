@@ -3,6 +3,16 @@
 //! A backend's `allowed_hosts` lists origins; a request is allowed only when its
 //! scheme, host and port all equal one entry's. Everything else is denied before
 //! any connection is made.
+//!
+//! Addresses are checked too: loopback, private, link-local (the cloud metadata
+//! address 169.254.169.254 among them), CGNAT, multicast, reserved and
+//! unspecified addresses are never reached, unless an entry names that literal
+//! address (`http://127.0.0.1:13013` for a Kannel on the same machine). Host
+//! names are resolved by [`PublicResolver`], which refuses names resolving to
+//! such addresses, and the connection goes to the address it checked, so there
+//! is no window for DNS rebinding.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use thiserror::Error;
 use url::Url;
@@ -30,6 +40,90 @@ pub enum EgressError {
     NotAnOrigin(String),
     #[error("{0} is not in this backend's allowed_hosts")]
     NotAllowed(String),
+}
+
+/// What kind of non-public address `ip` is, if it is one.
+pub fn special_kind(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(a) => special_v4(a),
+        IpAddr::V6(a) => {
+            if let Some(v4) = a.to_ipv4_mapped() {
+                return special_v4(v4);
+            }
+            let first = a.segments()[0];
+            if a.is_loopback() {
+                Some("loopback")
+            } else if a.is_unspecified() {
+                Some("unspecified")
+            } else if a.is_multicast() {
+                Some("multicast")
+            } else if first & 0xfe00 == 0xfc00 {
+                Some("private (unique local)")
+            } else if first & 0xffc0 == 0xfe80 {
+                Some("link-local")
+            } else if first == 0x2001 && a.segments()[1] == 0x0db8 {
+                Some("documentation")
+            } else if first == 0x0064 && a.segments()[1] == 0xff9b {
+                Some("NAT64")
+            } else {
+                None
+            }
+        }
+    }
+}
+
+fn special_v4(a: Ipv4Addr) -> Option<&'static str> {
+    let [o1, o2, o3, _] = a.octets();
+    Some(if a.is_loopback() {
+        "loopback"
+    } else if a.is_private() {
+        "private"
+    } else if a.is_link_local() {
+        "link-local"
+    } else if o1 == 100 && (64..128).contains(&o2) {
+        "CGNAT"
+    } else if a.is_multicast() {
+        "multicast"
+    } else if a.is_unspecified() || o1 == 0 {
+        "unspecified"
+    } else if a.is_broadcast()
+        || o1 >= 240
+        || a.is_documentation()
+        || (o1 == 198 && (o2 == 18 || o2 == 19))
+        || (o1 == 192 && o2 == 0 && o3 == 0)
+    {
+        "reserved"
+    } else {
+        return None;
+    })
+}
+
+/// Marker in resolver errors, so the transport can report them as denials.
+pub const DENIED_BY_POLICY: &str = "denied by egress policy";
+
+/// Resolves host names for backend requests, refusing any name that resolves
+/// to a non-public address.
+pub struct PublicResolver;
+
+impl reqwest::dns::Resolve for PublicResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if let Some(bad) = addrs.iter().find(|a| special_kind(a.ip()).is_some()) {
+                let kind = special_kind(bad.ip()).unwrap_or("non-public");
+                let e: Box<dyn std::error::Error + Send + Sync> = format!(
+                    "{DENIED_BY_POLICY}: {host} resolves to {} ({kind})",
+                    bad.ip()
+                )
+                .into();
+                return Err(e);
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
 }
 
 impl Origin {
@@ -103,11 +197,12 @@ impl EgressPolicy {
             ));
         }
         let origin = Origin::of(&parsed)?;
-        if self.allowed.contains(&origin) {
-            Ok(parsed)
-        } else {
-            Err(EgressError::NotAllowed(origin.to_string()))
+        if !self.allowed.contains(&origin) {
+            return Err(EgressError::NotAllowed(origin.to_string()));
         }
+        // A literal address passes only through an entry naming it, which is
+        // the operator's explicit grant; names are checked when resolved.
+        Ok(parsed)
     }
 }
 
@@ -156,6 +251,46 @@ mod tests {
             Err(EgressError::Scheme(_))
         ));
         assert!(p.check("not a url").is_err());
+    }
+
+    #[test]
+    fn non_public_addresses_are_classified() {
+        for (ip, kind) in [
+            ("127.0.0.1", "loopback"),
+            ("10.1.2.3", "private"),
+            ("172.16.0.1", "private"),
+            ("192.168.1.1", "private"),
+            ("169.254.169.254", "link-local"),
+            ("100.64.0.1", "CGNAT"),
+            ("224.0.0.1", "multicast"),
+            ("0.0.0.0", "unspecified"),
+            ("255.255.255.255", "reserved"),
+            ("::1", "loopback"),
+            ("fd00::1", "private (unique local)"),
+            ("fe80::1", "link-local"),
+            ("::ffff:127.0.0.1", "loopback"),
+        ] {
+            assert_eq!(special_kind(ip.parse().unwrap()), Some(kind), "{ip}");
+        }
+        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111"] {
+            assert_eq!(special_kind(ip.parse().unwrap()), None, "{ip}");
+        }
+    }
+
+    #[test]
+    fn literal_entries_grant_their_own_address_only() {
+        let p = policy(&["http://127.0.0.1:13013", "http://10.0.0.8:80"]);
+        assert!(p.check("http://127.0.0.1:13013/x").is_ok());
+        assert!(p.check("http://10.0.0.8/x").is_ok());
+        assert!(matches!(
+            p.check("http://127.0.0.2:13013/"),
+            Err(EgressError::NotAllowed(_))
+        ));
+        // The port is still part of the grant.
+        assert!(matches!(
+            p.check("http://127.0.0.1:22/"),
+            Err(EgressError::NotAllowed(_))
+        ));
     }
 
     #[test]

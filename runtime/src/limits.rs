@@ -30,6 +30,10 @@ pub struct Limits {
     pub concurrency: usize,
     /// How long a call waits for a free instance slot before a 503.
     pub queue_ms: u64,
+    /// Consecutive failed calls (traps, timeouts) that pause the backend.
+    pub breaker_failures: u32,
+    /// How long a paused backend stays paused (a redeploy resumes it at once).
+    pub breaker_cooldown_ms: u64,
 }
 
 impl Default for Limits {
@@ -47,6 +51,8 @@ impl Default for Limits {
             max_text_bytes: 64 * 1024,
             concurrency: 32,
             queue_ms: 2_000,
+            breaker_failures: 5,
+            breaker_cooldown_ms: 30_000,
         }
     }
 }
@@ -89,6 +95,9 @@ impl Limits {
             if v == 0 {
                 anyhow::bail!("limit {name} must be above 0");
             }
+        }
+        if self.breaker_failures == 0 {
+            anyhow::bail!("limit breaker_failures must be above 0");
         }
         if self.concurrency == 0 {
             anyhow::bail!("limit concurrency must be above 0");

@@ -48,11 +48,11 @@ impl Outbound {
     pub fn spawn_workers(self: &Arc<Self>) {
         for _ in 0..self.config.workers {
             let this = self.clone();
-            tokio::spawn(async move { this.work().await });
+            tokio::spawn(this.work());
         }
     }
 
-    async fn work(&self) {
+    async fn work(self: Arc<Self>) {
         loop {
             // Register interest before looking, so a notify in between is not lost.
             let woken = self.wake.notified();
@@ -63,7 +63,7 @@ impl Outbound {
                 .await
             {
                 Ok(Some(job)) => {
-                    self.attempt(job).await;
+                    self.attempt_isolated(job).await;
                     continue;
                 }
                 Ok(None) => {}
@@ -76,6 +76,25 @@ impl Outbound {
                 _ => IDLE_POLL,
             };
             let _ = tokio::time::timeout(wait, woken).await;
+        }
+    }
+
+    /// Runs one attempt in its own task, so a panic in host code fails that
+    /// attempt (retried later) instead of killing the worker.
+    async fn attempt_isolated(self: &Arc<Self>, job: ClaimedSend) {
+        let this = self.clone();
+        let id = job.id;
+        let retry = job.identities.clone();
+        let attempts = job.attempts;
+        if let Err(e) = tokio::spawn(async move { this.attempt(job).await }).await {
+            tracing::error!(message = id, "send attempt panicked: {e}");
+            let result = AttemptResult {
+                retry,
+                retry_at: self.retry_at(attempts, None),
+                error: Some("internal error during the send attempt".into()),
+                ..Default::default()
+            };
+            let _ = self.store.finish_attempt(id, result).await;
         }
     }
 
@@ -95,6 +114,12 @@ impl Outbound {
             }
             return;
         };
+        if let Some(until) = backend.breaker.open_until() {
+            if let Err(e) = self.store.postpone(job.id, until).await {
+                tracing::error!(message = job.id, "could not postpone: {e}");
+            }
+            return;
+        }
         let message = OutgoingMessage {
             id: job.id.to_string(),
             text: job.text.clone(),
@@ -106,6 +131,7 @@ impl Outbound {
             },
         };
         let output = backend.sandbox.send(message).await;
+        crate::server::note_outcome(&backend, &output.result);
         let stats = &backend.stats;
         CallStats::bump(if matches!(output.result, Ok(Ok(_))) {
             &stats.send_ok

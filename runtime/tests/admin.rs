@@ -300,8 +300,8 @@ async fn upload_serve_swap_roll_back_restart_and_delete() {
         })
         .await;
     assert!(
-        m["last_error"].as_str().unwrap().contains("deleted")
-            || m["last_error"].as_str().unwrap().contains("not mounted"),
+        m["recipients"][0]["error"].as_str().unwrap().contains("deleted")
+            || m["recipients"][0]["error"].as_str().unwrap().contains("not mounted"),
         "{m}"
     );
     let (status, _) = admin(&gw, reqwest::Method::GET, "/backends/up", None).await;

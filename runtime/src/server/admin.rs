@@ -113,6 +113,7 @@ async fn describe(state: &AppState, name: &str) -> Result<Value, DeployError> {
         "versions": versions,
         "config": config,
         "counters": mounted.as_ref().map(|m| m.stats.to_json()),
+        "paused_until": mounted.as_ref().and_then(|m| m.breaker.open_until()),
     }))
 }
 

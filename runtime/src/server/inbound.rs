@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use crate::apps::InboundMessage;
-use crate::backends::CallStats;
+use crate::backends::{CallStats, MountedBackend};
 use crate::limits::Limits;
 use crate::store::{NewInbound, NewReport, RecipientStatus};
 use crate::wasm::bindings::types::{DeliveryStatus, HttpRequest, Incoming, ParseError};
@@ -86,7 +86,11 @@ pub async fn handle(
         url,
     };
 
+    if let Some(until) = backend.breaker.open_until() {
+        return paused(until);
+    }
     let output = backend.sandbox.parse_incoming(http_request).await;
+    note_outcome(&backend, &output.result);
     let stats = &backend.stats;
     CallStats::bump(if matches!(output.result, Ok(Ok(_))) {
         &stats.inbound_ok
@@ -206,6 +210,31 @@ pub async fn handle(
             }
             out
         }
+    }
+}
+
+/// 503 while a backend is paused by its circuit breaker.
+fn paused(until: i64) -> Response {
+    let secs = ((until - crate::store::now_ms()) / 1000).max(1);
+    let mut r = plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "backend paused after repeated failures, retry later",
+    );
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert("retry-after", v);
+    }
+    r
+}
+
+/// Feeds a call's outcome to the backend's circuit breaker. Only the
+/// component's own failures count: a busy pool or a refused request does not.
+pub fn note_outcome<T>(backend: &MountedBackend, result: &Result<T, CallError>) {
+    let failed = matches!(result, Err(e) if !e.is_busy());
+    if backend.breaker.record(failed) {
+        tracing::warn!(
+            backend = backend.name.as_str(),
+            "backend paused after repeated failures"
+        );
     }
 }
 

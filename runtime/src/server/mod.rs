@@ -5,6 +5,8 @@ mod admin;
 mod api;
 mod inbound;
 
+pub use inbound::note_outcome;
+
 use std::sync::Arc;
 
 use axum::Router as HttpRouter;
@@ -38,4 +40,6 @@ pub fn routes(state: Arc<AppState>) -> HttpRouter {
         .nest("/api/v1/admin", admin::routes(state.clone()))
         .nest("/api/v1", api::routes())
         .with_state(state)
+        // A bug in host code fails one request with a 500, not the process.
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
 }

@@ -255,6 +255,10 @@ pub trait Store: Send + Sync {
     /// Fails every queued recipient of `id` (e.g. its backend was removed).
     async fn fail_message(&self, id: MessageId, reason: String) -> Result<(), StoreError>;
 
+    /// Puts a claimed message back in the queue until `until`, without
+    /// counting an attempt (its backend is paused).
+    async fn postpone(&self, id: MessageId, until: Millis) -> Result<(), StoreError>;
+
     /// When the next queued message becomes due, if any.
     async fn next_due(&self) -> Result<Option<Millis>, StoreError>;
 

@@ -591,6 +591,17 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn postpone(&self, id: MessageId, until: Millis) -> Result<(), StoreError> {
+        self.run(move |conn| {
+            conn.prepare_cached(
+                "UPDATE messages SET status = 'queued', next_attempt_at = ?2, updated_at = ?3 WHERE id = ?1 AND status = 'sending'",
+            )?
+            .execute(params![id, until, now_ms()])?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn next_due(&self) -> Result<Option<Millis>, StoreError> {
         self.run(|conn| {
             Ok(conn

@@ -78,11 +78,6 @@ impl WasmEngine {
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
-
-    /// Epoch ticks that correspond to `cpu_ms` of guest time (at least one).
-    pub fn ticks_for(cpu_ms: u64) -> u64 {
-        (cpu_ms / EPOCH_TICK.as_millis() as u64).max(1)
-    }
 }
 
 impl Drop for WasmEngine {

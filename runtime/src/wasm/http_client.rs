@@ -53,7 +53,11 @@ impl Host for HostState {
         let result = match self.prepare(req) {
             Ok(prepared) => {
                 let transport = self.backend.transport.clone();
-                transport.send(prepared).await
+                let waited = std::time::Instant::now();
+                let result = transport.send(prepared).await;
+                // Waiting on the provider is not the guest's CPU time.
+                self.host_time += waited.elapsed();
+                result
             }
             Err(e) => Err(e),
         };
@@ -180,6 +184,7 @@ impl NetworkTransport {
     pub fn new() -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(std::sync::Arc::new(crate::egress::PublicResolver))
             .no_proxy()
             .pool_idle_timeout(Duration::from_secs(60))
             .user_agent(concat!("smsgw/", env!("CARGO_PKG_VERSION")))
@@ -199,7 +204,10 @@ impl Transport for NetworkTransport {
                 builder = builder.header(name, value);
             }
             let mut response = builder.body(req.body).send().await.map_err(|e| {
-                if e.is_timeout() {
+                let chain = error_chain(&e);
+                if chain.contains(crate::egress::DENIED_BY_POLICY) {
+                    Error::Denied(chain)
+                } else if e.is_timeout() {
                     Error::Timeout
                 } else if e.is_builder() {
                     Error::InvalidRequest(error_chain(&e))

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -24,6 +24,9 @@ use super::http_client::Transport;
 use crate::egress::EgressPolicy;
 use crate::limits::Limits;
 use crate::secrets::Secrets;
+
+/// Epoch ticks a guest runs before the deadline callback looks at it.
+const SLICE_TICKS: u64 = 2;
 
 /// Bytes of guest stdout/stderr kept per call (panic messages land there).
 const STDIO_CAPTURE_BYTES: usize = 16 * 1024;
@@ -47,6 +50,17 @@ pub struct HostState {
     pub(super) log_lines: u32,
     /// What the guest logged during this call (redacted), for fixtures and dry runs.
     pub captured_log: Vec<String>,
+    /// When the guest started running (after instantiation).
+    pub(super) started: Instant,
+    /// Time spent waiting in host calls, which is not the guest's CPU time.
+    pub(super) host_time: Duration,
+}
+
+impl HostState {
+    /// Time the guest itself has been running in this call.
+    fn guest_time(&self) -> Duration {
+        self.started.elapsed().saturating_sub(self.host_time)
+    }
 }
 
 impl WasiView for HostState {
@@ -222,11 +236,25 @@ impl Sandbox {
             http_calls: 0,
             log_lines: 0,
             captured_log: Vec::new(),
+            started: Instant::now(),
+            host_time: Duration::ZERO,
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| &mut s.store_limits);
         store.set_hostcall_fuel(self.limits.hostcall_bytes);
-        let ticks = WasmEngine::ticks_for(self.limits.cpu_ms);
+        // Epochs measure wall time, so the deadline is a time slice: when it
+        // expires the callback charges only the guest's own running time
+        // (host calls excluded) against `cpu_ms`, and otherwise yields to the
+        // executor so a busy guest cannot monopolise a worker thread.
+        let ticks = SLICE_TICKS;
+        let cpu = Duration::from_millis(self.limits.cpu_ms);
+        store.epoch_deadline_callback(move |ctx| {
+            if ctx.data().guest_time() >= cpu {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(SLICE_TICKS))
+            }
+        });
 
         let wall = Duration::from_millis(self.limits.wall_ms);
         let run = async {
@@ -237,6 +265,7 @@ impl Sandbox {
                 .await
                 .map_err(|e| (true, e))?;
             // Re-arm so instantiation time is not billed to the call.
+            store.data_mut().started = Instant::now();
             store.set_epoch_deadline(ticks);
             f(&backend, &mut store).await.map_err(|e| (false, e))
         };
