@@ -17,33 +17,20 @@ const TEST_GUESTS: &[&str] = &["smsgw-test-guest-trap", "smsgw-test-guest-hostil
 fn main() {
     let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap();
     let root = Path::new(&manifest).parent().unwrap();
-    smsgw_guest_build::rerun_if_changed(
-        root,
-        &[
-            "wit",
-            "guest-sdk",
-            "backends",
-            "tests/guests",
-            "tests/hostile",
-        ],
-    );
+    smsgw_guest_build::rerun_if_changed(root, &["wit", "guest-sdk", "backends", "tests/guests", "tests/hostile"]);
 
     let mut packages: Vec<&str> = BUILTINS.iter().map(|(p, _)| *p).collect();
     packages.extend(TEST_GUESTS);
     let built = smsgw_guest_build::build(root, &packages);
 
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    let mut table = String::from(
-        "/// Built-in components: (name, wasm bytes).\npub static BUILTINS: &[(&str, &[u8])] = &[\n",
-    );
+    let mut table =
+        String::from("/// Built-in components: (name, wasm bytes).\npub static BUILTINS: &[(&str, &[u8])] = &[\n");
     for (package, name) in BUILTINS {
         let (_, path) = built.iter().find(|(p, _)| p == package).unwrap();
         let dest = out.join(format!("{name}.wasm"));
         std::fs::copy(path, &dest).unwrap();
-        table.push_str(&format!(
-            "    ({name:?}, include_bytes!({:?})),\n",
-            dest.display().to_string()
-        ));
+        table.push_str(&format!("    ({name:?}, include_bytes!({:?})),\n", dest.display().to_string()));
     }
     table.push_str("];\n");
     std::fs::write(out.join("builtins.rs"), table).unwrap();

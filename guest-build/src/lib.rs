@@ -19,14 +19,7 @@ pub fn build(workspace_root: &Path, packages: &[&str]) -> Vec<(String, PathBuf)>
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace_root)
-        .args([
-            "build",
-            "--profile",
-            "guest",
-            "--target",
-            TARGET,
-            "--target-dir",
-        ])
+        .args(["build", "--profile", "guest", "--target", TARGET, "--target-dir"])
         .arg(&target_dir);
     for package in packages {
         cmd.args(["-p", package]);
@@ -44,9 +37,7 @@ pub fn build(workspace_root: &Path, packages: &[&str]) -> Vec<(String, PathBuf)>
             cmd.env_remove(&key);
         }
     }
-    let status = cmd
-        .status()
-        .expect("failed to run cargo for the guest components");
+    let status = cmd.status().expect("failed to run cargo for the guest components");
     if !status.success() {
         panic!(
             "building guest components failed; is the target installed? \
@@ -58,11 +49,7 @@ pub fn build(workspace_root: &Path, packages: &[&str]) -> Vec<(String, PathBuf)>
         .iter()
         .map(|p| {
             let file = out.join(format!("{}.wasm", p.replace('-', "_")));
-            assert!(
-                file.exists(),
-                "guest build did not produce {}",
-                file.display()
-            );
+            assert!(file.exists(), "guest build did not produce {}", file.display());
             (p.to_string(), file)
         })
         .collect()

@@ -80,9 +80,7 @@ impl Config {
             Some(Value::Bool(b)) => Ok(*b),
             Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(true),
             Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(false),
-            Some(_) => Err(ConfigError(format!(
-                "config key '{key}' must be true or false"
-            ))),
+            Some(_) => Err(ConfigError(format!("config key '{key}' must be true or false"))),
         }
     }
 
@@ -96,9 +94,7 @@ impl Config {
                     Value::String(s) => Ok((k.clone(), s.clone())),
                     Value::Number(n) => Ok((k.clone(), n.to_string())),
                     Value::Bool(b) => Ok((k.clone(), b.to_string())),
-                    _ => Err(ConfigError(format!(
-                        "config key '{key}.{k}' must be a string"
-                    ))),
+                    _ => Err(ConfigError(format!("config key '{key}.{k}' must be a string"))),
                 })
                 .collect(),
             Some(_) => Err(ConfigError(format!("config key '{key}' must be a table"))),

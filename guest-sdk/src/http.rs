@@ -7,13 +7,7 @@ use crate::{Params, SendError};
 impl Request {
     /// A request with no headers or body.
     pub fn new(method: &str, url: impl Into<String>) -> Self {
-        Request {
-            method: method.into(),
-            url: url.into(),
-            headers: Vec::new(),
-            body: Vec::new(),
-            timeout_ms: None,
-        }
+        Request { method: method.into(), url: url.into(), headers: Vec::new(), body: Vec::new(), timeout_ms: None }
     }
 
     /// A GET with `params` appended to `url`'s query.
@@ -29,16 +23,12 @@ impl Request {
 
     /// A POST of `params` as an urlencoded form.
     pub fn post_form(url: &str, params: &Params) -> Self {
-        Self::new("POST", url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(params.encode())
+        Self::new("POST", url).header("content-type", "application/x-www-form-urlencoded").body(params.encode())
     }
 
     /// A POST of a JSON document.
     pub fn post_json(url: &str, json: &serde_json::Value) -> Self {
-        Self::new("POST", url)
-            .header("content-type", "application/json")
-            .body(json.to_string())
+        Self::new("POST", url).header("content-type", "application/json").body(json.to_string())
     }
 
     /// Adds a header.
@@ -80,20 +70,13 @@ impl Response {
     /// The first value of a header; `name` must be lower-case (the host
     /// lower-cases response header names).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     /// `Retry-After` in milliseconds when given in seconds, for
     /// [`crate::Throttled::retry_after_ms`]; an HTTP-date is ignored.
     pub fn retry_after_ms(&self) -> Option<u64> {
-        self.header("retry-after")?
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .map(|secs| secs.saturating_mul(1000))
+        self.header("retry-after")?.trim().parse::<u64>().ok().map(|secs| secs.saturating_mul(1000))
     }
 }
 
@@ -125,11 +108,7 @@ pub fn base64_encode(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -148,13 +127,7 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        let cases = [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foobar", "Zm9vYmFy"),
-        ];
+        let cases = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")];
         for (input, expected) in cases {
             assert_eq!(base64_encode(input.as_bytes()), expected);
         }

@@ -24,15 +24,9 @@ pub fn to_string_untrusted(value: &Value) -> String {
 /// Serialises an object whose `trusted` members (from the operator's
 /// configuration) keep their secret references and whose `untrusted` members
 /// cannot carry any; a name in both takes the untrusted value.
-pub fn object_body(
-    trusted: &serde_json::Map<String, Value>,
-    untrusted: &serde_json::Map<String, Value>,
-) -> String {
+pub fn object_body(trusted: &serde_json::Map<String, Value>, untrusted: &serde_json::Map<String, Value>) -> String {
     let mut members = Vec::new();
-    for (name, value) in trusted
-        .iter()
-        .filter(|(name, _)| !untrusted.contains_key(*name))
-    {
+    for (name, value) in trusted.iter().filter(|(name, _)| !untrusted.contains_key(*name)) {
         members.push(format!("{}:{}", Value::String(name.clone()), value));
     }
     for (name, value) in untrusted {
@@ -46,11 +40,7 @@ pub fn object_body(
 struct NoOpenBraces;
 
 impl Formatter for NoOpenBraces {
-    fn write_string_fragment<W: ?Sized + io::Write>(
-        &mut self,
-        writer: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + io::Write>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()> {
         let mut parts = fragment.split('{');
         if let Some(first) = parts.next() {
             CompactFormatter.write_string_fragment(writer, first)?;
@@ -83,9 +73,6 @@ mod tests {
         let text = object_body(trusted.as_object().unwrap(), untrusted.as_object().unwrap());
         assert_eq!(text.matches("{{secret:api}}").count(), 1);
         let parsed: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(
-            parsed,
-            json!({"key": "{{secret:api}}", "content": "{{secret:api}}"})
-        );
+        assert_eq!(parsed, json!({"key": "{{secret:api}}", "content": "{{secret:api}}"}));
     }
 }

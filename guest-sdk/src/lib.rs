@@ -43,9 +43,9 @@ pub mod bindings {
 
 pub use bindings::exports::smsgw::backend::adapter::Guest as Backend;
 pub use bindings::smsgw::backend::types::{
-    BackendContext, DeliveryStatus, FailedIdentity, HttpRequest, HttpResponse, Incoming,
-    IncomingMessage, MessageContext, OutgoingMessage, Pairs, ParseError, PartialFailure, SendError,
-    SentIdentity, StatusReport, Throttled,
+    BackendContext, DeliveryStatus, FailedIdentity, HttpRequest, HttpResponse, Incoming, IncomingMessage,
+    MessageContext, OutgoingMessage, Pairs, ParseError, PartialFailure, SendError, SentIdentity, StatusReport,
+    Throttled,
 };
 pub use config::Config;
 pub use params::{Params, RawParams};
@@ -75,20 +75,12 @@ impl IncomingMessage {
 impl Incoming {
     /// Messages only, with the host's default reply (200 `OK`).
     pub fn messages(messages: Vec<IncomingMessage>) -> Self {
-        Incoming {
-            messages,
-            reports: Vec::new(),
-            response: None,
-        }
+        Incoming { messages, reports: Vec::new(), response: None }
     }
 
     /// Status reports only, with the host's default reply.
     pub fn reports(reports: Vec<StatusReport>) -> Self {
-        Incoming {
-            messages: Vec::new(),
-            reports,
-            response: None,
-        }
+        Incoming { messages: Vec::new(), reports, response: None }
     }
 
     /// Replaces the reply given to the provider.
@@ -101,43 +93,26 @@ impl Incoming {
 impl HttpResponse {
     /// A response with a body and a `content-type`.
     pub fn new(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
-        HttpResponse {
-            status,
-            headers: vec![("content-type".into(), content_type.into())],
-            body: body.into(),
-        }
+        HttpResponse { status, headers: vec![("content-type".into(), content_type.into())], body: body.into() }
     }
 
     /// A response with no body at all (Kannel turns any body into an SMS).
     pub fn empty(status: u16) -> Self {
-        HttpResponse {
-            status,
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
+        HttpResponse { status, headers: Vec::new(), body: Vec::new() }
     }
 }
 
 impl HttpRequest {
     /// The first value of a header; `name` must be lower-case.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 }
 
 impl SentIdentity {
     /// Every identity sent, without provider ids.
     pub fn all(identities: &[String]) -> Vec<SentIdentity> {
-        identities
-            .iter()
-            .map(|identity| SentIdentity {
-                identity: identity.clone(),
-                external_id: None,
-            })
-            .collect()
+        identities.iter().map(|identity| SentIdentity { identity: identity.clone(), external_id: None }).collect()
     }
 }
 

@@ -11,9 +11,7 @@ pub struct Params {
 impl Params {
     /// Parses `application/x-www-form-urlencoded` bytes.
     pub fn parse(bytes: &[u8]) -> Self {
-        Params {
-            pairs: form_urlencoded::parse(bytes).into_owned().collect(),
-        }
+        Params { pairs: form_urlencoded::parse(bytes).into_owned().collect() }
     }
 
     /// The request's query string.
@@ -23,15 +21,10 @@ impl Params {
 
     /// The request's form body; empty when the body is not a form.
     pub fn from_form(req: &HttpRequest) -> Self {
-        let is_form = req.header("content-type").is_none_or(|ct| {
-            ct.to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
-        if is_form {
-            Self::parse(&req.body)
-        } else {
-            Self::default()
-        }
+        let is_form = req
+            .header("content-type")
+            .is_none_or(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        if is_form { Self::parse(&req.body) } else { Self::default() }
     }
 
     /// Builds parameters from pairs, e.g. to encode them.
@@ -41,22 +34,15 @@ impl Params {
 
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     /// The first value of `name`, trimmed, or a 400 naming the missing parameter.
     pub fn required(&self, name: &str) -> Result<String, ParseError> {
         match self.get(name).map(str::trim) {
             Some(v) if !v.is_empty() => Ok(v.to_string()),
-            Some(_) => Err(ParseError::InvalidRequest(format!(
-                "parameter '{name}' is empty"
-            ))),
-            None => Err(ParseError::InvalidRequest(format!(
-                "missing parameter '{name}'"
-            ))),
+            Some(_) => Err(ParseError::InvalidRequest(format!("parameter '{name}' is empty"))),
+            None => Err(ParseError::InvalidRequest(format!("missing parameter '{name}'"))),
         }
     }
 
@@ -72,9 +58,7 @@ impl Params {
 
     /// Percent-encodes the pairs as a query string or form body.
     pub fn encode(&self) -> String {
-        form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&self.pairs)
-            .finish()
+        form_urlencoded::Serializer::new(String::new()).extend_pairs(&self.pairs).finish()
     }
 }
 
@@ -86,9 +70,7 @@ impl Params {
     pub fn encode_with_secret_refs(&self) -> String {
         self.pairs
             .iter()
-            .map(|(name, value)| {
-                format!("{}={}", encode_component(name), encode_keeping_refs(value))
-            })
+            .map(|(name, value)| format!("{}={}", encode_component(name), encode_keeping_refs(value)))
             .collect::<Vec<_>>()
             .join("&")
     }
@@ -146,10 +128,7 @@ impl RawParams {
                     Some(i) => (&part[..i], &part[i + 1..]),
                     None => (part, &part[..0]),
                 };
-                (
-                    String::from_utf8_lossy(&decode_bytes(name)).into_owned(),
-                    decode_bytes(value),
-                )
+                (String::from_utf8_lossy(&decode_bytes(name)).into_owned(), decode_bytes(value))
             })
             .collect();
         RawParams { pairs }
@@ -162,10 +141,7 @@ impl RawParams {
 
     /// The first value of `name`, as bytes.
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.pairs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_slice())
+        self.pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
     }
 
     /// Every pair, in order.
@@ -176,10 +152,7 @@ impl RawParams {
 
 /// Percent-decodes one form component to bytes, `+` meaning a space.
 fn decode_bytes(component: &[u8]) -> Vec<u8> {
-    let spaced: Vec<u8> = component
-        .iter()
-        .map(|b| if *b == b'+' { b' ' } else { *b })
-        .collect();
+    let spaced: Vec<u8> = component.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
     percent_encoding::percent_decode(&spaced).collect()
 }
 
@@ -190,10 +163,7 @@ mod tests {
     #[test]
     fn raw_params_keep_non_utf8_bytes() {
         let p = RawParams::parse(b"text=%00%E9%D8%3D%DE%00&id=%2B255+1&flag&text=second");
-        assert_eq!(
-            p.get("text"),
-            Some(&[0x00, 0xE9, 0xD8, 0x3D, 0xDE, 0x00][..])
-        );
+        assert_eq!(p.get("text"), Some(&[0x00, 0xE9, 0xD8, 0x3D, 0xDE, 0x00][..]));
         assert_eq!(p.get("id"), Some(&b"+255 1"[..]));
         assert_eq!(p.get("flag"), Some(&b""[..]));
         assert_eq!(p.get("missing"), None);

@@ -20,13 +20,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() -> anyhow::Result<()> {
-    let iterations: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(20_000);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let iterations: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(20_000);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let engine = Arc::new(WasmEngine::new()?);
     let linker = sandbox::linker(&engine)?;
     println!("| backend | size | compile | median | p99 | calls |");
@@ -42,14 +37,7 @@ fn main() -> anyhow::Result<()> {
             secrets: Secrets::default(),
             transport: Arc::new(NetworkTransport::new()?),
         };
-        let sandbox = Sandbox::new(
-            &linker,
-            &component,
-            shared,
-            Limits::default(),
-            "{}".into(),
-            "http://gw/".into(),
-        )?;
+        let sandbox = Sandbox::new(&linker, &component, shared, Limits::default(), "{}".into(), "http://gw/".into())?;
         let request = HttpRequest {
             method: "GET".into(),
             path: "/".into(),
@@ -67,11 +55,7 @@ fn main() -> anyhow::Result<()> {
                 let started = Instant::now();
                 let out = sandbox.parse_incoming(request.clone()).await;
                 samples.push(started.elapsed());
-                assert!(
-                    out.result.is_ok(),
-                    "{name}: call failed: {:?}",
-                    out.result.err()
-                );
+                assert!(out.result.is_ok(), "{name}: call failed: {:?}", out.result.err());
             }
         });
         samples.sort();

@@ -58,16 +58,9 @@ pub async fn run(conn: Connection, command: BackendCommand) -> anyhow::Result<()
     let base = format!("{}/api/v1/admin/backends", conn.url.trim_end_matches('/'));
     let auth = format!("Bearer {}", conn.token);
     let request = match command {
-        BackendCommand::Upload {
-            name,
-            component,
-            config,
-            fixtures,
-        } => {
-            let mut form = reqwest::multipart::Form::new().part(
-                "component",
-                reqwest::multipart::Part::bytes(read(&component)?).file_name("component.wasm"),
-            );
+        BackendCommand::Upload { name, component, config, fixtures } => {
+            let mut form = reqwest::multipart::Form::new()
+                .part("component", reqwest::multipart::Part::bytes(read(&component)?).file_name("component.wasm"));
             if let Some(c) = config {
                 form = form.part("config", reqwest::multipart::Part::bytes(read(&c)?));
             }
@@ -76,26 +69,21 @@ pub async fn run(conn: Connection, command: BackendCommand) -> anyhow::Result<()
             }
             client.put(format!("{base}/{name}")).multipart(form)
         }
-        BackendCommand::Configure { name, config } => client
-            .put(format!("{base}/{name}"))
-            .header("content-type", "application/json")
-            .body(read(&config)?),
+        BackendCommand::Configure { name, config } => {
+            client.put(format!("{base}/{name}")).header("content-type", "application/json").body(read(&config)?)
+        }
         BackendCommand::List => client.get(&base),
         BackendCommand::Show { name } => client.get(format!("{base}/{name}")),
-        BackendCommand::Rollback { name, version } => client
-            .post(format!("{base}/{name}/rollback"))
-            .json(&serde_json::json!({ "version": version })),
+        BackendCommand::Rollback { name, version } => {
+            client.post(format!("{base}/{name}/rollback")).json(&serde_json::json!({ "version": version }))
+        }
         BackendCommand::Delete { name } => client.delete(format!("{base}/{name}")),
-        BackendCommand::Try { name, input } => client
-            .post(format!("{base}/{name}/try"))
-            .header("content-type", "application/json")
-            .body(read(&input)?),
+        BackendCommand::Try { name, input } => {
+            client.post(format!("{base}/{name}/try")).header("content-type", "application/json").body(read(&input)?)
+        }
     };
-    let response = request
-        .header("authorization", auth)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {}", conn.url))?;
+    let response =
+        request.header("authorization", auth).send().await.with_context(|| format!("cannot reach {}", conn.url))?;
     let status = response.status();
     let body = response.text().await?;
     let pretty = serde_json::from_str::<serde_json::Value>(&body)

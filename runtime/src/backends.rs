@@ -73,8 +73,7 @@ impl Breaker {
         if n < self.threshold {
             return false;
         }
-        self.open_until
-            .store(crate::store::now_ms() + self.cooldown_ms, Ordering::Relaxed);
+        self.open_until.store(crate::store::now_ms() + self.cooldown_ms, Ordering::Relaxed);
         // Half-open after the cool-down: one more failure pauses it again.
         self.failures.store(self.threshold - 1, Ordering::Relaxed);
         true
@@ -111,9 +110,7 @@ impl CallStats {
 pub fn validate_name(name: &str) -> anyhow::Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
         && name.as_bytes()[0].is_ascii_alphanumeric();
     if !ok {
         anyhow::bail!(
@@ -144,45 +141,24 @@ impl Registry {
         defaults: Limits,
     ) -> anyhow::Result<Self> {
         let linker = sandbox::linker(&engine)?;
-        Ok(Registry {
-            engine,
-            linker,
-            cache,
-            transport,
-            public_url,
-            defaults,
-            active: RwLock::new(HashMap::new()),
-        })
+        Ok(Registry { engine, linker, cache, transport, public_url, defaults, active: RwLock::new(HashMap::new()) })
     }
 
     /// The active version of `name`.
     pub fn get(&self, name: &str) -> Option<Arc<MountedBackend>> {
-        self.active
-            .read()
-            .expect("registry lock")
-            .get(name)
-            .cloned()
+        self.active.read().expect("registry lock").get(name).cloned()
     }
 
     /// Names of every mounted backend, sorted.
     pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<_> = self
-            .active
-            .read()
-            .expect("registry lock")
-            .keys()
-            .cloned()
-            .collect();
+        let mut names: Vec<_> = self.active.read().expect("registry lock").keys().cloned().collect();
         names.sort();
         names
     }
 
     /// Makes `backend` the active version of its name; running calls finish on the old one.
     pub fn activate(&self, backend: Arc<MountedBackend>) {
-        self.active
-            .write()
-            .expect("registry lock")
-            .insert(backend.name.clone(), backend);
+        self.active.write().expect("registry lock").insert(backend.name.clone(), backend);
     }
 
     /// Unmounts `name`; running calls finish, new requests get 404.
@@ -196,11 +172,7 @@ impl Registry {
     }
 
     /// A sandbox for `backend` whose HTTP goes to `transport` (dry runs).
-    pub fn sandbox_with(
-        &self,
-        backend: &MountedBackend,
-        transport: Arc<dyn Transport>,
-    ) -> anyhow::Result<Sandbox> {
+    pub fn sandbox_with(&self, backend: &MountedBackend, transport: Arc<dyn Transport>) -> anyhow::Result<Sandbox> {
         self.build_sandbox(&backend.config, &backend.component, transport)
     }
 
@@ -219,35 +191,21 @@ impl Registry {
                 .collect::<anyhow::Result<Vec<_>>>()?,
         );
         let config_json = serde_json::to_string(&cfg.config)?;
-        let shared = BackendShared {
-            name: cfg.name.clone(),
-            policy,
-            secrets,
-            transport,
-        };
+        let shared = BackendShared { name: cfg.name.clone(), policy, secrets, transport };
         let base_url = format!("{}/backends/{}/", self.public_url, cfg.name);
-        Sandbox::new(
-            &self.linker,
-            component,
-            shared,
-            limits,
-            config_json,
-            base_url,
-        )
-        .context("the component's imports cannot be satisfied")
+        Sandbox::new(&self.linker, component, shared, limits, config_json, base_url)
+            .context("the component's imports cannot be satisfied")
     }
 
     /// Reads the component named by `cfg.component`.
     pub fn component_bytes(source: &str) -> anyhow::Result<Vec<u8>> {
         if let Some(name) = source.strip_prefix("builtin:") {
-            return crate::builtin::component(name)
-                .map(<[u8]>::to_vec)
-                .with_context(|| {
-                    format!(
-                        "unknown built-in component '{name}' (built-in: {})",
-                        crate::builtin::names().collect::<Vec<_>>().join(", ")
-                    )
-                });
+            return crate::builtin::component(name).map(<[u8]>::to_vec).with_context(|| {
+                format!(
+                    "unknown built-in component '{name}' (built-in: {})",
+                    crate::builtin::names().collect::<Vec<_>>().join(", ")
+                )
+            });
         }
         std::fs::read(source).with_context(|| format!("cannot read component {source}"))
     }
@@ -257,10 +215,7 @@ impl Registry {
     pub fn load(&self, cfg: &BackendConfig, wasm: &[u8]) -> anyhow::Result<MountedBackend> {
         validate_name(&cfg.name)?;
         validate::check_header(wasm)?;
-        let compiled = self
-            .cache
-            .load(wasm)
-            .context("the component does not compile")?;
+        let compiled = self.cache.load(wasm).context("the component does not compile")?;
         let shape = validate::shape(self.engine.engine(), &compiled.component);
         validate::check_shape(&shape)?;
         let sandbox = self.build_sandbox(cfg, &compiled.component, self.transport.clone())?;
@@ -272,10 +227,7 @@ impl Registry {
             "loaded backend in {:?}",
             compiled.elapsed
         );
-        let breaker = Breaker::new(
-            sandbox.limits().breaker_failures,
-            sandbox.limits().breaker_cooldown_ms,
-        );
+        let breaker = Breaker::new(sandbox.limits().breaker_failures, sandbox.limits().breaker_cooldown_ms);
         Ok(MountedBackend {
             name: cfg.name.clone(),
             source: cfg.component.clone(),

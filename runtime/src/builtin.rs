@@ -4,10 +4,7 @@ include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 
 /// The wasm bytes of a built-in backend.
 pub fn component(name: &str) -> Option<&'static [u8]> {
-    BUILTINS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, bytes)| *bytes)
+    BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, bytes)| *bytes)
 }
 
 /// Names of every built-in backend.

@@ -19,6 +19,22 @@ pub struct Cli {
 pub enum Command {
     /// Run the gateway.
     Serve(ServeArgs),
+    /// Run a component against fixture files in the real sandbox (exit 1 on any failure).
+    TestBackend {
+        /// The `.wasm` component.
+        component: PathBuf,
+        /// Fixture files (JSON).
+        #[arg(required = true)]
+        fixtures: Vec<PathBuf>,
+        /// JSON object replacing each file's `config`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Show a component's world, imports and exports, and whether this gateway accepts it.
+    Inspect {
+        /// The `.wasm` file.
+        component: PathBuf,
+    },
     /// Manage uploaded backends of a running gateway (admin API).
     Backend {
         #[command(flatten)]
@@ -70,9 +86,8 @@ pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn")
-            }),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -82,10 +97,20 @@ pub fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(crate::gateway::run(config, shutdown_signal()))
         }
-        Command::Backend {
-            connection,
-            command,
-        } => {
+        Command::TestBackend { component, fixtures, config } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            if !runtime.block_on(crate::tools::test_backend(&component, &fixtures, config.as_deref()))? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Inspect { component } => {
+            if !crate::tools::inspect(&component)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Backend { connection, command } => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(crate::admin_client::run(connection, command))
         }
@@ -99,8 +124,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

@@ -108,11 +108,8 @@ impl SecretValue {
     pub fn resolve(&self, name: &str) -> anyhow::Result<String> {
         match self {
             SecretValue::Inline(v) => Ok(v.clone()),
-            SecretValue::Env { env } => std::env::var(env).map_err(|_| {
-                anyhow::anyhow!(
-                    "secret '{name}' names environment variable {env}, which is not set"
-                )
-            }),
+            SecretValue::Env { env } => std::env::var(env)
+                .map_err(|_| anyhow::anyhow!("secret '{name}' names environment variable {env}, which is not set")),
         }
     }
 }
@@ -130,11 +127,7 @@ pub struct AppsConfig {
 
 impl Default for AppsConfig {
     fn default() -> Self {
-        AppsConfig {
-            order: vec!["echo".into(), "ping".into()],
-            default_reply: None,
-            webhook: None,
-        }
+        AppsConfig { order: vec!["echo".into(), "ping".into()], default_reply: None, webhook: None }
     }
 }
 
@@ -167,22 +160,17 @@ pub struct OutboundConfig {
 
 impl Default for OutboundConfig {
     fn default() -> Self {
-        OutboundConfig {
-            workers: 4,
-            max_attempts: 5,
-            retry_base_ms: 1000,
-            retry_max_ms: 300_000,
-        }
+        OutboundConfig { workers: 4, max_attempts: 5, retry_base_ms: 1000, retry_max_ms: 300_000 }
     }
 }
 
 impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
-        let config: Config = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        let config: Config =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))?;
         config.validate()?;
         Ok(config)
     }
@@ -227,15 +215,11 @@ impl Config {
         match &self.admin_token_file {
             None => Ok(None),
             Some(path) => {
-                let token = std::fs::read_to_string(path).map_err(|e| {
-                    anyhow::anyhow!("cannot read admin_token_file {}: {e}", path.display())
-                })?;
+                let token = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read admin_token_file {}: {e}", path.display()))?;
                 let token = token.trim().to_string();
                 if token.len() < 16 {
-                    anyhow::bail!(
-                        "the admin token in {} is shorter than 16 characters",
-                        path.display()
-                    );
+                    anyhow::bail!("the admin token in {} is shorter than 16 characters", path.display());
                 }
                 Ok(Some(token))
             }

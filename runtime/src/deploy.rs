@@ -42,14 +42,8 @@ pub struct UploadSettings {
 impl UploadSettings {
     /// The settings as a backend declaration.
     fn to_backend_config(&self, name: &str, source: &str) -> Result<BackendConfig, DeployError> {
-        let config: toml::Table = serde_json::from_value(serde_json::Value::Object(
-            self.config.clone(),
-        ))
-        .map_err(|e| {
-            DeployError::Invalid(format!(
-                "config cannot be represented (nulls are not allowed): {e}"
-            ))
-        })?;
+        let config: toml::Table = serde_json::from_value(serde_json::Value::Object(self.config.clone()))
+            .map_err(|e| DeployError::Invalid(format!("config cannot be represented (nulls are not allowed): {e}")))?;
         let limits: Option<toml::Table> = match &self.limits {
             None => None,
             Some(l) => Some(
@@ -62,11 +56,7 @@ impl UploadSettings {
             component: source.to_string(),
             allowed_hosts: self.allowed_hosts.clone(),
             config,
-            secrets: self
-                .secrets
-                .iter()
-                .map(|(k, v)| (k.clone(), SecretValue::Inline(v.clone())))
-                .collect(),
+            secrets: self.secrets.iter().map(|(k, v)| (k.clone(), SecretValue::Inline(v.clone()))).collect(),
             limits,
         })
     }
@@ -188,15 +178,9 @@ impl Deployer {
         let wasm = match wasm {
             Some(w) => w,
             None => {
-                let current = self
-                    .registry
-                    .get(name)
-                    .filter(|b| b.version.is_some())
-                    .ok_or_else(|| {
-                        DeployError::NotFound(format!(
-                            "no uploaded backend '{name}': send a component with its config"
-                        ))
-                    })?;
+                let current = self.registry.get(name).filter(|b| b.version.is_some()).ok_or_else(|| {
+                    DeployError::NotFound(format!("no uploaded backend '{name}': send a component with its config"))
+                })?;
                 self.read_component(&current.sha256)?
             }
         };
@@ -207,8 +191,7 @@ impl Deployer {
                 self.max_component_bytes
             )));
         }
-        validate::check_header(&wasm)
-            .map_err(|e| DeployError::Invalid(format!("not accepted: {e}")))?;
+        validate::check_header(&wasm).map_err(|e| DeployError::Invalid(format!("not accepted: {e}")))?;
         let cfg = settings.to_backend_config(name, "upload")?;
         let mounted = self.compile(cfg, wasm.clone()).await?;
 
@@ -219,9 +202,7 @@ impl Deployer {
                     .map_err(|e| DeployError::Internal(e.to_string()))?;
                 let report = runner.run(&mounted.component, &file).await;
                 if !report.passed() {
-                    return Err(DeployError::FixturesFailed(format!(
-                        "fixtures failed:\n{report}"
-                    )));
+                    return Err(DeployError::FixturesFailed(format!("fixtures failed:\n{report}")));
                 }
                 Some(report.to_string())
             }
@@ -229,8 +210,7 @@ impl Deployer {
 
         let sha256 = mounted.sha256.clone();
         self.write_component(&sha256, &wasm)?;
-        let settings_json =
-            serde_json::to_string(&settings).map_err(|e| DeployError::Internal(e.to_string()))?;
+        let settings_json = serde_json::to_string(&settings).map_err(|e| DeployError::Internal(e.to_string()))?;
         let version = self
             .store
             .add_backend_version(name, &sha256, wasm.len() as i64, settings_json, WIT_VERSION)
@@ -249,21 +229,12 @@ impl Deployer {
         let mut mounted = mounted;
         mounted.version = Some(version.version);
         self.registry.activate(Arc::new(mounted));
-        tracing::info!(
-            backend = name,
-            version = version.version,
-            sha256 = report.sha256.as_str(),
-            "backend deployed"
-        );
+        tracing::info!(backend = name, version = version.version, sha256 = report.sha256.as_str(), "backend deployed");
         Ok(report)
     }
 
     /// Validates and compiles on the bounded pool, within the time limit.
-    async fn compile(
-        &self,
-        cfg: BackendConfig,
-        wasm: Vec<u8>,
-    ) -> Result<MountedBackend, DeployError> {
+    async fn compile(&self, cfg: BackendConfig, wasm: Vec<u8>) -> Result<MountedBackend, DeployError> {
         let _slot = tokio::time::timeout(self.compile_timeout, self.compile_slots.acquire())
             .await
             .map_err(|_| DeployError::Busy("another upload is compiling; try again".into()))?
@@ -282,13 +253,10 @@ impl Deployer {
     }
 
     fn read_component(&self, sha256: &str) -> Result<Vec<u8>, DeployError> {
-        let bytes = std::fs::read(self.component_path(sha256)).map_err(|e| {
-            DeployError::Internal(format!("stored component {sha256} unreadable: {e}"))
-        })?;
+        let bytes = std::fs::read(self.component_path(sha256))
+            .map_err(|e| DeployError::Internal(format!("stored component {sha256} unreadable: {e}")))?;
         if sha256_hex(&bytes) != sha256 {
-            return Err(DeployError::Internal(format!(
-                "stored component {sha256} is corrupt"
-            )));
+            return Err(DeployError::Internal(format!("stored component {sha256} is corrupt")));
         }
         Ok(bytes)
     }
@@ -315,8 +283,8 @@ impl Deployer {
 
     /// Loads a stored version (bytes and settings) and mounts it.
     async fn mount_version(&self, v: &BackendVersion) -> Result<(), DeployError> {
-        let settings: UploadSettings = serde_json::from_str(&v.settings)
-            .map_err(|e| DeployError::Internal(format!("stored settings: {e}")))?;
+        let settings: UploadSettings =
+            serde_json::from_str(&v.settings).map_err(|e| DeployError::Internal(format!("stored settings: {e}")))?;
         let wasm = self.read_component(&v.sha256)?;
         let cfg = settings.to_backend_config(&v.name, "upload")?;
         let mut mounted = self.compile(cfg, wasm).await?;
@@ -330,55 +298,34 @@ impl Deployer {
         let mut mounted = 0;
         for v in self.store.active_backend_versions().await? {
             if self.config_names.contains(&v.name) {
-                tracing::warn!(
-                    backend = v.name.as_str(),
-                    "uploaded backend is shadowed by the configuration file's"
-                );
+                tracing::warn!(backend = v.name.as_str(), "uploaded backend is shadowed by the configuration file's");
                 continue;
             }
             match self.mount_version(&v).await {
                 Ok(()) => mounted += 1,
-                Err(e) => tracing::error!(
-                    backend = v.name.as_str(),
-                    version = v.version,
-                    "cannot restore: {e}"
-                ),
+                Err(e) => tracing::error!(backend = v.name.as_str(), version = v.version, "cannot restore: {e}"),
             }
         }
         Ok(mounted)
     }
 
     /// Activates `version`, or the one before the active version.
-    pub async fn rollback(
-        &self,
-        name: &str,
-        version: Option<i64>,
-    ) -> Result<BackendVersion, DeployError> {
+    pub async fn rollback(&self, name: &str, version: Option<i64>) -> Result<BackendVersion, DeployError> {
         self.check_managed_here(name)?;
         let _change = self.changes.lock().await;
-        let versions = self
-            .store
-            .backend_versions(name)
-            .await
-            .map_err(|e| DeployError::Internal(e.to_string()))?;
+        let versions = self.store.backend_versions(name).await.map_err(|e| DeployError::Internal(e.to_string()))?;
         let active = versions
             .iter()
             .find(|v| v.active)
             .ok_or_else(|| DeployError::NotFound(format!("no uploaded backend '{name}'")))?;
         let target = match version {
-            Some(n) => versions.iter().find(|v| v.version == n).ok_or_else(|| {
-                DeployError::NotFound(format!("backend '{name}' has no version {n}"))
-            })?,
-            None => versions
+            Some(n) => versions
                 .iter()
-                .rev()
-                .find(|v| v.version < active.version)
-                .ok_or_else(|| {
-                    DeployError::NotFound(format!(
-                        "backend '{name}' has no version before {}",
-                        active.version
-                    ))
-                })?,
+                .find(|v| v.version == n)
+                .ok_or_else(|| DeployError::NotFound(format!("backend '{name}' has no version {n}")))?,
+            None => versions.iter().rev().find(|v| v.version < active.version).ok_or_else(|| {
+                DeployError::NotFound(format!("backend '{name}' has no version before {}", active.version))
+            })?,
         };
         self.mount_version(target).await?;
         self.store
@@ -387,11 +334,7 @@ impl Deployer {
             .map_err(|e| DeployError::Internal(e.to_string()))?;
         let mut activated = target.clone();
         activated.active = true;
-        tracing::info!(
-            backend = name,
-            version = target.version,
-            "backend rolled back"
-        );
+        tracing::info!(backend = name, version = target.version, "backend rolled back");
         Ok(activated)
     }
 
@@ -399,15 +342,9 @@ impl Deployer {
     pub async fn delete(&self, name: &str) -> Result<usize, DeployError> {
         self.check_managed_here(name)?;
         let _change = self.changes.lock().await;
-        let versions = self
-            .store
-            .backend_versions(name)
-            .await
-            .map_err(|e| DeployError::Internal(e.to_string()))?;
+        let versions = self.store.backend_versions(name).await.map_err(|e| DeployError::Internal(e.to_string()))?;
         if versions.is_empty() {
-            return Err(DeployError::NotFound(format!(
-                "no uploaded backend '{name}'"
-            )));
+            return Err(DeployError::NotFound(format!("no uploaded backend '{name}'")));
         }
         // Unmount first: the outbound workers then fail anything they pick up.
         self.registry.remove(name);
@@ -422,10 +359,7 @@ impl Deployer {
 
     /// Versions of an uploaded backend.
     pub async fn versions(&self, name: &str) -> Result<Vec<BackendVersion>, DeployError> {
-        self.store
-            .backend_versions(name)
-            .await
-            .map_err(|e| DeployError::Internal(e.to_string()))
+        self.store.backend_versions(name).await.map_err(|e| DeployError::Internal(e.to_string()))
     }
 
     /// True when `name` comes from the configuration file.

@@ -34,9 +34,7 @@ pub enum EgressError {
     Scheme(String),
     #[error("'{0}' has no host")]
     NoHost(String),
-    #[error(
-        "an allowed host must be an origin (scheme://host[:port]) with no path, query or credentials: '{0}'"
-    )]
+    #[error("an allowed host must be an origin (scheme://host[:port]) with no path, query or credentials: '{0}'")]
     NotAnOrigin(String),
     #[error("{0} is not in this backend's allowed_hosts")]
     NotAllowed(String),
@@ -109,15 +107,11 @@ impl reqwest::dns::Resolve for PublicResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if let Some(bad) = addrs.iter().find(|a| special_kind(a.ip()).is_some()) {
                 let kind = special_kind(bad.ip()).unwrap_or("non-public");
-                let e: Box<dyn std::error::Error + Send + Sync> = format!(
-                    "{DENIED_BY_POLICY}: {host} resolves to {} ({kind})",
-                    bad.ip()
-                )
-                .into();
+                let e: Box<dyn std::error::Error + Send + Sync> =
+                    format!("{DENIED_BY_POLICY}: {host} resolves to {} ({kind})", bad.ip()).into();
                 return Err(e);
             }
             let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
@@ -129,8 +123,7 @@ impl reqwest::dns::Resolve for PublicResolver {
 impl Origin {
     /// Parses an `allowed_hosts` entry such as `https://api.twilio.com` or `http://127.0.0.1:13013`.
     pub fn parse(text: &str) -> Result<Origin, EgressError> {
-        let url =
-            Url::parse(text).map_err(|e| EgressError::InvalidUrl(text.into(), e.to_string()))?;
+        let url = Url::parse(text).map_err(|e| EgressError::InvalidUrl(text.into(), e.to_string()))?;
         let origin = Self::of(&url)?;
         let bare = (url.path() == "/" || url.path().is_empty())
             && url.query().is_none()
@@ -149,17 +142,9 @@ impl Origin {
         if scheme != "http" && scheme != "https" {
             return Err(EgressError::Scheme(scheme));
         }
-        let host = url
-            .host_str()
-            .ok_or_else(|| EgressError::NoHost(url.to_string()))?;
-        let port = url
-            .port_or_known_default()
-            .ok_or_else(|| EgressError::NoHost(url.to_string()))?;
-        Ok(Origin {
-            scheme,
-            host: host.to_ascii_lowercase(),
-            port,
-        })
+        let host = url.host_str().ok_or_else(|| EgressError::NoHost(url.to_string()))?;
+        let port = url.port_or_known_default().ok_or_else(|| EgressError::NoHost(url.to_string()))?;
+        Ok(Origin { scheme, host: host.to_ascii_lowercase(), port })
     }
 }
 
@@ -178,23 +163,14 @@ pub struct EgressPolicy {
 impl EgressPolicy {
     /// Builds the policy from `allowed_hosts` entries.
     pub fn new(entries: &[String]) -> Result<Self, EgressError> {
-        Ok(EgressPolicy {
-            allowed: entries
-                .iter()
-                .map(|e| Origin::parse(e))
-                .collect::<Result<_, _>>()?,
-        })
+        Ok(EgressPolicy { allowed: entries.iter().map(|e| Origin::parse(e)).collect::<Result<_, _>>()? })
     }
 
     /// Parses `url` and checks it against the allow-list.
     pub fn check(&self, url: &str) -> Result<Url, EgressError> {
-        let parsed =
-            Url::parse(url).map_err(|e| EgressError::InvalidUrl(url.into(), e.to_string()))?;
+        let parsed = Url::parse(url).map_err(|e| EgressError::InvalidUrl(url.into(), e.to_string()))?;
         if !parsed.username().is_empty() || parsed.password().is_some() {
-            return Err(EgressError::InvalidUrl(
-                url.into(),
-                "credentials in URLs are not allowed".into(),
-            ));
+            return Err(EgressError::InvalidUrl(url.into(), "credentials in URLs are not allowed".into()));
         }
         let origin = Origin::of(&parsed)?;
         if !self.allowed.contains(&origin) {
@@ -219,26 +195,11 @@ mod tests {
         let p = policy(&["https://api.example.com", "http://127.0.0.1:13013"]);
         assert!(p.check("https://api.example.com/2010-04-01/x").is_ok());
         assert!(p.check("https://API.example.com:443/").is_ok());
-        assert!(
-            p.check("http://127.0.0.1:13013/cgi-bin/sendsms?x=1")
-                .is_ok()
-        );
-        assert!(matches!(
-            p.check("http://api.example.com/"),
-            Err(EgressError::NotAllowed(_))
-        ));
-        assert!(matches!(
-            p.check("https://api.example.com:8443/"),
-            Err(EgressError::NotAllowed(_))
-        ));
-        assert!(matches!(
-            p.check("http://127.0.0.1:13014/"),
-            Err(EgressError::NotAllowed(_))
-        ));
-        assert!(matches!(
-            p.check("https://evil.example.com/"),
-            Err(EgressError::NotAllowed(_))
-        ));
+        assert!(p.check("http://127.0.0.1:13013/cgi-bin/sendsms?x=1").is_ok());
+        assert!(matches!(p.check("http://api.example.com/"), Err(EgressError::NotAllowed(_))));
+        assert!(matches!(p.check("https://api.example.com:8443/"), Err(EgressError::NotAllowed(_))));
+        assert!(matches!(p.check("http://127.0.0.1:13014/"), Err(EgressError::NotAllowed(_))));
+        assert!(matches!(p.check("https://evil.example.com/"), Err(EgressError::NotAllowed(_))));
     }
 
     #[test]
@@ -246,10 +207,7 @@ mod tests {
         let p = policy(&["https://api.example.com"]);
         assert!(p.check("https://api.example.com@evil.com/").is_err());
         assert!(p.check("https://user:pw@api.example.com/").is_err());
-        assert!(matches!(
-            p.check("file:///etc/passwd"),
-            Err(EgressError::Scheme(_))
-        ));
+        assert!(matches!(p.check("file:///etc/passwd"), Err(EgressError::Scheme(_))));
         assert!(p.check("not a url").is_err());
     }
 
@@ -282,15 +240,9 @@ mod tests {
         let p = policy(&["http://127.0.0.1:13013", "http://10.0.0.8:80"]);
         assert!(p.check("http://127.0.0.1:13013/x").is_ok());
         assert!(p.check("http://10.0.0.8/x").is_ok());
-        assert!(matches!(
-            p.check("http://127.0.0.2:13013/"),
-            Err(EgressError::NotAllowed(_))
-        ));
+        assert!(matches!(p.check("http://127.0.0.2:13013/"), Err(EgressError::NotAllowed(_))));
         // The port is still part of the grant.
-        assert!(matches!(
-            p.check("http://127.0.0.1:22/"),
-            Err(EgressError::NotAllowed(_))
-        ));
+        assert!(matches!(p.check("http://127.0.0.1:22/"), Err(EgressError::NotAllowed(_))));
     }
 
     #[test]
@@ -298,9 +250,6 @@ mod tests {
         assert!(Origin::parse("https://api.example.com/path").is_err());
         assert!(Origin::parse("ftp://x").is_err());
         assert!(Origin::parse("https://u:p@x").is_err());
-        assert_eq!(
-            Origin::parse("HTTP://Example.com").unwrap().to_string(),
-            "http://example.com:80"
-        );
+        assert_eq!(Origin::parse("HTTP://Example.com").unwrap().to_string(), "http://example.com:80");
     }
 }

@@ -29,27 +29,16 @@ pub async fn run(
     let cache = CompileCache::new(&config.data_dir.join("compiled"), engine.engine())?;
     let transport = Arc::new(NetworkTransport::new()?);
     let public_url = config.public_url();
-    let registry = Arc::new(Registry::new(
-        engine,
-        cache,
-        transport,
-        public_url.clone(),
-        config.limits.clone(),
-    )?);
+    let registry = Arc::new(Registry::new(engine, cache, transport, public_url.clone(), config.limits.clone())?);
 
     for backend in &config.backends {
-        let wasm = Registry::component_bytes(&backend.component)
-            .with_context(|| format!("backend '{}'", backend.name))?;
+        let wasm =
+            Registry::component_bytes(&backend.component).with_context(|| format!("backend '{}'", backend.name))?;
         let registry2 = registry.clone();
         let cfg = backend.clone();
         let mounted = tokio::task::spawn_blocking(move || registry2.load(&cfg, &wasm))
             .await?
-            .with_context(|| {
-                format!(
-                    "backend '{}' ({}) cannot be loaded",
-                    backend.name, backend.component
-                )
-            })?;
+            .with_context(|| format!("backend '{}' ({}) cannot be loaded", backend.name, backend.component))?;
         registry.activate(Arc::new(mounted));
     }
 
@@ -68,32 +57,19 @@ pub async fn run(
     }
     let admin_token = config.admin_token()?;
     if admin_token.is_none() {
-        tracing::info!(
-            "admin API disabled: set SMSGW_ADMIN_TOKEN or admin_token_file to enable it"
-        );
+        tracing::info!("admin API disabled: set SMSGW_ADMIN_TOKEN or admin_token_file to enable it");
     }
 
     let outbound_wake = Arc::new(Notify::new());
     let apps = crate::apps::from_config(&config.apps)?;
-    let router = Arc::new(Router::new(
-        store.clone(),
-        apps,
-        config.apps.default_reply.clone(),
-        outbound_wake.clone(),
-    ));
+    let router = Arc::new(Router::new(store.clone(), apps, config.apps.default_reply.clone(), outbound_wake.clone()));
 
     let released = store.release_leases().await?;
     if released > 0 {
-        tracing::info!(
-            "{released} outbound message(s) interrupted by the last stop are queued again"
-        );
+        tracing::info!("{released} outbound message(s) interrupted by the last stop are queued again");
     }
-    let outbound = Arc::new(Outbound::new(
-        store.clone(),
-        registry.clone(),
-        config.outbound.clone(),
-        outbound_wake.clone(),
-    ));
+    let outbound =
+        Arc::new(Outbound::new(store.clone(), registry.clone(), config.outbound.clone(), outbound_wake.clone()));
     outbound.spawn_workers();
     {
         let router = router.clone();
@@ -116,16 +92,13 @@ pub async fn run(
         deployer,
         admin_token,
     });
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listener =
+        TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!(
         "smsgw listening on http://{} with backends: {}",
         listener.local_addr()?,
         registry.names().join(", ")
     );
-    axum::serve(listener, server::routes(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(listener, server::routes(state)).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }

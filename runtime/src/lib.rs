@@ -22,4 +22,5 @@ pub mod router;
 pub mod secrets;
 pub mod server;
 pub mod store;
+pub mod tools;
 pub mod wasm;

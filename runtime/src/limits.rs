@@ -70,28 +70,21 @@ impl Limits {
             }
             merged.insert(k.clone(), v.clone());
         }
-        let limits: Limits = merged
-            .try_into()
-            .map_err(|e| anyhow::anyhow!("invalid limits: {e}"))?;
+        let limits: Limits = merged.try_into().map_err(|e| anyhow::anyhow!("invalid limits: {e}"))?;
         limits.validate()?;
         Ok(limits)
     }
 
     /// Rejects zero values that would make a backend unusable.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.memory_bytes < (1 << 20)
-            || self.memory_bytes > crate::wasm::engine::MAX_MEMORY_BYTES
-        {
+        if self.memory_bytes < (1 << 20) || self.memory_bytes > crate::wasm::engine::MAX_MEMORY_BYTES {
             anyhow::bail!(
                 "limit memory_bytes must be between 1 MiB and {} MiB",
                 crate::wasm::engine::MAX_MEMORY_BYTES >> 20
             );
         }
-        for (name, v) in [
-            ("cpu_ms", self.cpu_ms),
-            ("wall_ms", self.wall_ms),
-            ("http_timeout_ms", self.http_timeout_ms),
-        ] {
+        for (name, v) in [("cpu_ms", self.cpu_ms), ("wall_ms", self.wall_ms), ("http_timeout_ms", self.http_timeout_ms)]
+        {
             if v == 0 {
                 anyhow::bail!("limit {name} must be above 0");
             }

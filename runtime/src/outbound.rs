@@ -30,18 +30,8 @@ pub struct Outbound {
 
 impl Outbound {
     /// A queue over `store`; `wake` is notified when messages are queued.
-    pub fn new(
-        store: Arc<dyn Store>,
-        registry: Arc<Registry>,
-        config: OutboundConfig,
-        wake: Arc<Notify>,
-    ) -> Self {
-        Outbound {
-            store,
-            registry,
-            config,
-            wake,
-        }
+    pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, config: OutboundConfig, wake: Arc<Notify>) -> Self {
+        Outbound { store, registry, config, wake }
     }
 
     /// Starts the worker tasks.
@@ -57,11 +47,7 @@ impl Outbound {
             // Register interest before looking, so a notify in between is not lost.
             let woken = self.wake.notified();
             let now = now_ms();
-            match self
-                .store
-                .claim_due(now, now + LEASE.as_millis() as i64)
-                .await
-            {
+            match self.store.claim_due(now, now + LEASE.as_millis() as i64).await {
                 Ok(Some(job)) => {
                     self.attempt_isolated(job).await;
                     continue;
@@ -70,9 +56,7 @@ impl Outbound {
                 Err(e) => tracing::error!("outbound queue unavailable: {e}"),
             }
             let wait = match self.store.next_due().await {
-                Ok(Some(due)) => Duration::from_millis(
-                    (due - now_ms()).clamp(1, IDLE_POLL.as_millis() as i64) as u64,
-                ),
+                Ok(Some(due)) => Duration::from_millis((due - now_ms()).clamp(1, IDLE_POLL.as_millis() as i64) as u64),
                 _ => IDLE_POLL,
             };
             let _ = tokio::time::timeout(wait, woken).await;
@@ -101,10 +85,7 @@ impl Outbound {
     /// One attempt at one message.
     async fn attempt(&self, job: ClaimedSend) {
         if job.identities.is_empty() {
-            let _ = self
-                .store
-                .finish_attempt(job.id, AttemptResult::default())
-                .await;
+            let _ = self.store.finish_attempt(job.id, AttemptResult::default()).await;
             return;
         }
         let Some(backend) = self.registry.get(&job.backend) else {
@@ -133,19 +114,11 @@ impl Outbound {
         let output = backend.sandbox.send(message).await;
         crate::server::note_outcome(&backend, &output.result);
         let stats = &backend.stats;
-        CallStats::bump(if matches!(output.result, Ok(Ok(_))) {
-            &stats.send_ok
-        } else {
-            &stats.send_failed
-        });
+        CallStats::bump(if matches!(output.result, Ok(Ok(_))) { &stats.send_ok } else { &stats.send_failed });
         let secrets = backend.sandbox.secrets();
         let mut result = self.interpret(&job, output.result);
         result.error = result.error.map(|e| secrets.redact(&e));
-        result.failed = result
-            .failed
-            .into_iter()
-            .map(|(i, r)| (i, secrets.redact(&r)))
-            .collect();
+        result.failed = result.failed.into_iter().map(|(i, r)| (i, secrets.redact(&r))).collect();
         tracing::info!(
             message = job.id,
             backend = job.backend.as_str(),
@@ -165,10 +138,7 @@ impl Outbound {
     fn interpret(
         &self,
         job: &ClaimedSend,
-        outcome: Result<
-            Result<Vec<crate::wasm::bindings::types::SentIdentity>, SendError>,
-            CallError,
-        >,
+        outcome: Result<Result<Vec<crate::wasm::bindings::types::SentIdentity>, SendError>, CallError>,
     ) -> AttemptResult {
         let all = || job.identities.clone();
         let mut result = AttemptResult::default();
@@ -182,10 +152,7 @@ impl Outbound {
             Err(e) => retry_all(result, e.to_string(), None),
             Ok(Ok(sent)) => {
                 for identity in &job.identities {
-                    let external_id = sent
-                        .iter()
-                        .find(|s| &s.identity == identity)
-                        .and_then(|s| s.external_id.clone());
+                    let external_id = sent.iter().find(|s| &s.identity == identity).and_then(|s| s.external_id.clone());
                     result.sent.push((identity.clone(), external_id));
                 }
                 result
@@ -201,9 +168,7 @@ impl Outbound {
                 result.error = Some(reason);
                 result
             }
-            Ok(Err(SendError::Retryable(reason) | SendError::Other(reason))) => {
-                retry_all(result, reason, None)
-            }
+            Ok(Err(SendError::Retryable(reason) | SendError::Other(reason))) => retry_all(result, reason, None),
             Ok(Err(SendError::Throttled(t))) => {
                 let after = t.retry_after_ms.map(|ms| ms.min(i64::MAX as u64) as i64);
                 retry_all(result, format!("throttled: {}", t.reason), after)
@@ -220,19 +185,12 @@ impl Outbound {
                         }
                     } else {
                         // Not reported as failed: the provider took it (RapidSMS semantics).
-                        let external_id = partial
-                            .sent
-                            .iter()
-                            .find(|s| &s.identity == identity)
-                            .and_then(|s| s.external_id.clone());
+                        let external_id =
+                            partial.sent.iter().find(|s| &s.identity == identity).and_then(|s| s.external_id.clone());
                         result.sent.push((identity.clone(), external_id));
                     }
                 }
-                result.retry_at = if result.retry.is_empty() {
-                    None
-                } else {
-                    self.retry_at(job.attempts, None)
-                };
+                result.retry_at = if result.retry.is_empty() { None } else { self.retry_at(job.attempts, None) };
                 result.error = Some(errors.join("; "));
                 result
             }
@@ -246,11 +204,7 @@ impl Outbound {
         }
         let delay = match after_ms {
             Some(ms) => ms.max(0) as u64,
-            None => backoff(
-                attempts,
-                self.config.retry_base_ms,
-                self.config.retry_max_ms,
-            ),
+            None => backoff(attempts, self.config.retry_base_ms, self.config.retry_max_ms),
         };
         Some(now_ms() + delay as i64)
     }
@@ -284,14 +238,9 @@ mod tests {
         for attempts in 0..40 {
             let d = backoff(attempts, 1000, 60_000);
             let exp = (1000u64 << attempts.min(30)).min(60_000);
-            assert!(
-                d >= exp / 2 && d <= exp,
-                "attempt {attempts}: {d} not in [{}, {exp}]",
-                exp / 2
-            );
+            assert!(d >= exp / 2 && d <= exp, "attempt {attempts}: {d} not in [{}, {exp}]", exp / 2);
         }
-        let samples: std::collections::HashSet<_> =
-            (0..50).map(|_| backoff(5, 1000, 60_000)).collect();
+        let samples: std::collections::HashSet<_> = (0..50).map(|_| backoff(5, 1000, 60_000)).collect();
         assert!(samples.len() > 1, "no jitter");
     }
 }

@@ -24,12 +24,7 @@ impl Router {
         default_reply: Option<String>,
         outbound: Arc<Notify>,
     ) -> Self {
-        Router {
-            store,
-            apps,
-            default_reply,
-            outbound,
-        }
+        Router { store, apps, default_reply, outbound }
     }
 
     /// Runs the apps on one stored message and records the outcome.
@@ -45,11 +40,7 @@ impl Router {
                 context: serde_json::Map::new(),
             })
             .collect();
-        match self
-            .store
-            .complete_inbound(message.id, replies, error)
-            .await
-        {
+        match self.store.complete_inbound(message.id, replies, error).await {
             Ok(ids) if !ids.is_empty() => self.outbound.notify_waiters(),
             Ok(_) => {}
             // Still 'received' in the store: picked up again on the next recovery pass.

@@ -15,9 +15,7 @@ pub struct Secrets {
 /// Not shown: this type holds passwords.
 impl fmt::Debug for Secrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.values.iter().map(|(n, _)| n))
-            .finish()
+        f.debug_list().entries(self.values.iter().map(|(n, _)| n)).finish()
     }
 }
 
@@ -127,41 +125,21 @@ mod tests {
     use super::*;
 
     fn secrets() -> Secrets {
-        Secrets::new([
-            ("pw".to_string(), "s3cr3t&x".to_string()),
-            ("empty".to_string(), String::new()),
-        ])
+        Secrets::new([("pw".to_string(), "s3cr3t&x".to_string()), ("empty".to_string(), String::new())])
     }
 
     #[test]
     fn substitutes_known_and_refuses_unknown_names() {
         let s = secrets();
-        assert_eq!(
-            s.substitute("a={{secret:pw}}&b=1").unwrap(),
-            "a=s3cr3t&x&b=1"
-        );
+        assert_eq!(s.substitute("a={{secret:pw}}&b=1").unwrap(), "a=s3cr3t&x&b=1");
         assert_eq!(s.substitute("no refs").unwrap(), "no refs");
-        assert_eq!(
-            s.substitute("{{secret:nope}}").unwrap_err(),
-            "unknown secret 'nope'"
-        );
+        assert_eq!(s.substitute("{{secret:nope}}").unwrap_err(), "unknown secret 'nope'");
         assert!(s.substitute("{{secret:pw").is_err());
         // An encoded reference is message text, not the operator's: left alone.
-        assert_eq!(
-            s.substitute("pw=%7B%7Bsecret%3Apw%7D%7D").unwrap(),
-            "pw=%7B%7Bsecret%3Apw%7D%7D"
-        );
-        assert_eq!(
-            s.substitute_in("a?pw={{secret:pw}}", Escape::Url).unwrap(),
-            "a?pw=s3cr3t%26x"
-        );
+        assert_eq!(s.substitute("pw=%7B%7Bsecret%3Apw%7D%7D").unwrap(), "pw=%7B%7Bsecret%3Apw%7D%7D");
+        assert_eq!(s.substitute_in("a?pw={{secret:pw}}", Escape::Url).unwrap(), "a?pw=s3cr3t%26x");
         let quoted = Secrets::new([("q".to_string(), "a\"b".to_string())]);
-        assert_eq!(
-            quoted
-                .substitute_in(r#"{"p":"{{secret:q}}"}"#, Escape::Json)
-                .unwrap(),
-            r#"{"p":"a\"b"}"#
-        );
+        assert_eq!(quoted.substitute_in(r#"{"p":"{{secret:q}}"}"#, Escape::Json).unwrap(), r#"{"p":"a\"b"}"#);
     }
 
     #[test]

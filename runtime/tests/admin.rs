@@ -42,10 +42,8 @@ async fn upload(
     settings: Option<&Value>,
     fixtures: Option<&Value>,
 ) -> (u16, Value) {
-    let mut form = reqwest::multipart::Form::new().part(
-        "component",
-        reqwest::multipart::Part::bytes(wasm).file_name("backend.wasm"),
-    );
+    let mut form = reqwest::multipart::Form::new()
+        .part("component", reqwest::multipart::Part::bytes(wasm).file_name("backend.wasm"));
     if let Some(s) = settings {
         form = form.text("config", s.to_string());
     }
@@ -64,16 +62,8 @@ async fn upload(
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn admin(
-    gw: &Gateway,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = gw
-        .http
-        .request(method, gw.url(&format!("/api/v1/admin{path}")))
-        .bearer_auth(TOKEN);
+async fn admin(gw: &Gateway, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = gw.http.request(method, gw.url(&format!("/api/v1/admin{path}"))).bearer_auth(TOKEN);
     if let Some(b) = body {
         req = req.json(&b);
     }
@@ -86,13 +76,7 @@ async fn admin(
 async fn admin_api_needs_the_token_and_is_closed_without_one() {
     let dir = tempfile::tempdir().unwrap();
     let open = Gateway::start(dir.path(), "").await;
-    let r = open
-        .http
-        .get(open.url("/api/v1/admin/backends"))
-        .bearer_auth("anything")
-        .send()
-        .await
-        .unwrap();
+    let r = open.http.get(open.url("/api/v1/admin/backends")).bearer_auth("anything").send().await.unwrap();
     assert_eq!(r.status(), 403, "no token configured: disabled, never open");
     drop(open);
 
@@ -120,34 +104,17 @@ async fn upload_serve_swap_roll_back_restart_and_delete() {
     let gw = gateway(dir.path()).await;
 
     // Version 1: the generic HTTP component under a new name.
-    let (status, v1) = upload(
-        &gw,
-        "up",
-        http_component(),
-        Some(&settings(&provider)),
-        None,
-    )
-    .await;
+    let (status, v1) = upload(&gw, "up", http_component(), Some(&settings(&provider)), None).await;
     assert_eq!(status, 200, "{v1}");
     assert_eq!(v1["version"], 1);
     assert_eq!(v1["wit_version"], "0.1.0");
     assert_eq!(v1["sha256"].as_str().unwrap().len(), 64);
-    assert_eq!(
-        gw.inbound_get("/backends/up/?identity=9&text=ping").await.0,
-        200
-    );
+    assert_eq!(gw.inbound_get("/backends/up/?identity=9&text=ping").await.0, 200);
     let inbound = gw.last_inbound_id().await;
     let reply = gw.wait_reply_to(inbound, WAIT).await;
-    gw.wait_message(reply["id"].as_i64().unwrap(), WAIT, |m| {
-        m["status"] == "sent"
-    })
-    .await;
+    gw.wait_message(reply["id"].as_i64().unwrap(), WAIT, |m| m["status"] == "sent").await;
     let got = provider.wait_for(1, WAIT).await;
-    assert_eq!(
-        got[0].param("key"),
-        Some("very-secret-value"),
-        "secret filled in by the host"
-    );
+    assert_eq!(got[0].param("key"), Some("very-secret-value"), "secret filled in by the host");
 
     // Secrets never come back out of the API.
     let (_, shown) = admin(&gw, reqwest::Method::GET, "/backends/up", None).await;
@@ -165,10 +132,7 @@ async fn upload_serve_swap_roll_back_restart_and_delete() {
     for (wasm, reason) in bad {
         let (status, answer) = upload(&gw, "up", wasm, Some(&settings(&provider)), None).await;
         assert_eq!(status, 422, "{answer}");
-        assert!(
-            answer["error"].as_str().unwrap().contains(reason),
-            "{answer}"
-        );
+        assert!(answer["error"].as_str().unwrap().contains(reason), "{answer}");
     }
     let mut bad_limits = settings(&provider);
     bad_limits["limits"] = json!({ "no_such_limit": 1 });
@@ -176,10 +140,7 @@ async fn upload_serve_swap_roll_back_restart_and_delete() {
     assert_eq!(status, 422, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("no_such_limit"));
     let (status, answer) = upload(&gw, "http", http_component(), None, None).await;
-    assert_eq!(
-        status, 409,
-        "config-file backends are managed there: {answer}"
-    );
+    assert_eq!(status, 409, "config-file backends are managed there: {answer}");
     let (status, _) = upload(&gw, "Bad Name", http_component(), None, None).await;
     assert_eq!(status, 422);
     let failing_fixture = json!({ "incoming": [ {
@@ -187,27 +148,11 @@ async fn upload_serve_swap_roll_back_restart_and_delete() {
         "request": { "query": "identity=1&text=hi" },
         "expect": { "messages": [ { "identity": "1", "text": "bye" } ] }
     } ] });
-    let (status, answer) = upload(
-        &gw,
-        "up",
-        test_component("trap"),
-        None,
-        Some(&failing_fixture),
-    )
-    .await;
+    let (status, answer) = upload(&gw, "up", test_component("trap"), None, Some(&failing_fixture)).await;
     assert_eq!(status, 422, "{answer}");
-    assert!(
-        answer["error"]
-            .as_str()
-            .unwrap()
-            .contains("fixtures failed"),
-        "{answer}"
-    );
+    assert!(answer["error"].as_str().unwrap().contains("fixtures failed"), "{answer}");
     let (_, shown) = admin(&gw, reqwest::Method::GET, "/backends/up", None).await;
-    assert_eq!(
-        shown["active_version"], 1,
-        "still version 1 after every refused upload"
-    );
+    assert_eq!(shown["active_version"], 1, "still version 1 after every refused upload");
     assert_eq!(shown["versions"].as_array().unwrap().len(), 1);
 
     // Version 2: a component that traps on demand, with fixtures it passes.
@@ -216,51 +161,27 @@ async fn upload_serve_swap_roll_back_restart_and_delete() {
         "request": { "query": "identity=1&text=hi" },
         "expect": { "messages": [ { "identity": "1", "text": "hi" } ] }
     } ] });
-    let (status, v2) = upload(
-        &gw,
-        "up",
-        test_component("trap"),
-        Some(&json!({})),
-        Some(&passing_fixture),
-    )
-    .await;
+    let (status, v2) = upload(&gw, "up", test_component("trap"), Some(&json!({})), Some(&passing_fixture)).await;
     assert_eq!(status, 200, "{v2}");
     assert_eq!(v2["version"], 2);
-    assert_eq!(
-        gw.inbound_get("/backends/up/?identity=1&text=trap").await.0,
-        500,
-        "new version serves"
-    );
+    assert_eq!(gw.inbound_get("/backends/up/?identity=1&text=trap").await.0, 500, "new version serves");
 
     // Roll back to version 1, which parses the same request fine.
     let (status, rolled) = admin(&gw, reqwest::Method::POST, "/backends/up/rollback", None).await;
     assert_eq!(status, 200, "{rolled}");
     assert_eq!(rolled["active_version"], 1);
-    assert_eq!(
-        gw.inbound_get("/backends/up/?identity=1&text=trap").await.0,
-        200
-    );
+    assert_eq!(gw.inbound_get("/backends/up/?identity=1&text=trap").await.0, 200);
 
     // A restart comes back with exactly the last activated version.
     let gw = gw.restart().await;
     let (_, shown) = admin(&gw, reqwest::Method::GET, "/backends/up", None).await;
     assert_eq!(shown["active_version"], 1, "{shown}");
-    assert_eq!(
-        gw.inbound_get("/backends/up/?identity=1&text=trap").await.0,
-        200
-    );
+    assert_eq!(gw.inbound_get("/backends/up/?identity=1&text=trap").await.0, 200);
 
     // Config-only update: a new version with the same component.
     let mut renamed = settings(&provider);
     renamed["config"]["identity_name"] = json!("from");
-    let r = gw
-        .http
-        .put(gw.url("/api/v1/admin/backends/up"))
-        .bearer_auth(TOKEN)
-        .json(&renamed)
-        .send()
-        .await
-        .unwrap();
+    let r = gw.http.put(gw.url("/api/v1/admin/backends/up")).bearer_auth(TOKEN).json(&renamed).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let v3: Value = r.json().await.unwrap();
     assert_eq!(v3["version"], 3);
@@ -272,33 +193,15 @@ async fn upload_serve_swap_roll_back_restart_and_delete() {
     let dead = MockProvider::start(&[503, 503, 503, 503]).await;
     let mut slow = settings(&dead);
     slow["config"]["sendsms_url"] = json!(format!("{}/send", dead.origin()));
-    let r = gw
-        .http
-        .put(gw.url("/api/v1/admin/backends/up"))
-        .bearer_auth(TOKEN)
-        .json(&slow)
-        .send()
-        .await
-        .unwrap();
+    let r = gw.http.put(gw.url("/api/v1/admin/backends/up")).bearer_auth(TOKEN).json(&slow).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let (status, created) = gw
-        .post_json(
-            "/api/v1/messages",
-            &json!({"backend": "up", "to": ["5"], "text": "stuck"}),
-        )
-        .await;
+    let (status, created) =
+        gw.post_json("/api/v1/messages", &json!({"backend": "up", "to": ["5"], "text": "stuck"})).await;
     assert_eq!(status, 202);
     let (status, deleted) = admin(&gw, reqwest::Method::DELETE, "/backends/up", None).await;
     assert_eq!(status, 200, "{deleted}");
-    assert_eq!(
-        gw.inbound_get("/backends/up/?identity=1&text=x").await.0,
-        404
-    );
-    let m = gw
-        .wait_message(created["id"].as_i64().unwrap(), WAIT, |m| {
-            m["status"] == "failed"
-        })
-        .await;
+    assert_eq!(gw.inbound_get("/backends/up/?identity=1&text=x").await.0, 404);
+    let m = gw.wait_message(created["id"].as_i64().unwrap(), WAIT, |m| m["status"] == "failed").await;
     assert!(
         m["recipients"][0]["error"].as_str().unwrap().contains("deleted")
             || m["recipients"][0]["error"].as_str().unwrap().contains("not mounted"),
@@ -317,14 +220,7 @@ async fn dry_run_parses_and_sends_without_storing_anything() {
     let dir = tempfile::tempdir().unwrap();
     let provider = MockProvider::start(&[]).await;
     let gw = gateway(dir.path()).await;
-    let (status, _) = upload(
-        &gw,
-        "up",
-        http_component(),
-        Some(&settings(&provider)),
-        None,
-    )
-    .await;
+    let (status, _) = upload(&gw, "up", http_component(), Some(&settings(&provider)), None).await;
     assert_eq!(status, 200);
 
     let (status, parsed) = admin(
@@ -350,28 +246,13 @@ async fn dry_run_parses_and_sends_without_storing_anything() {
     assert_eq!(status, 200, "{sent}");
     assert_eq!(sent["outcome"]["error"]["kind"], "permanent");
     assert_eq!(sent["requests"].as_array().unwrap().len(), 1);
-    assert!(
-        !sent.to_string().contains("very-secret-value"),
-        "secrets redacted in the dry run: {sent}"
-    );
+    assert!(!sent.to_string().contains("very-secret-value"), "secrets redacted in the dry run: {sent}");
 
-    let (status, answer) = admin(
-        &gw,
-        reqwest::Method::POST,
-        "/backends/up/try",
-        Some(json!({})),
-    )
-    .await;
+    let (status, answer) = admin(&gw, reqwest::Method::POST, "/backends/up/try", Some(json!({}))).await;
     assert_eq!(status, 422, "{answer}");
     let (_, list) = gw.get_json("/api/v1/messages").await;
-    assert!(
-        list["messages"].as_array().unwrap().is_empty(),
-        "a dry run stores nothing"
-    );
-    assert!(
-        provider.received().is_empty(),
-        "a dry run reaches no provider"
-    );
+    assert!(list["messages"].as_array().unwrap().is_empty(), "a dry run stores nothing");
+    assert!(provider.received().is_empty(), "a dry run reaches no provider");
 }
 
 #[tokio::test]
@@ -389,11 +270,7 @@ async fn cli_talks_to_the_admin_api() {
             .unwrap()
     };
     let out = cli(&["upload", "cli", wasm.to_str().unwrap()], TOKEN);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"version\": 1"));
     let out = cli(&["list"], TOKEN);
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"cli\""));

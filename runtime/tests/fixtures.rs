@@ -6,10 +6,7 @@ use smsgw::fixtures::runner::FixtureRunner;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn builtin_backends_pass_their_fixtures() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .join("backends");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("backends");
     let runner = FixtureRunner::new().unwrap();
     let mut summary = Vec::new();
     let mut failed = 0;
@@ -18,27 +15,17 @@ async fn builtin_backends_pass_their_fixtures() {
         let component = runner.compile(wasm).unwrap();
         let dir = root.join(name).join("testdata");
         let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| {
-                panic!(
-                    "built-in backend '{name}' has no fixtures in {}: {e}",
-                    dir.display()
-                )
-            })
+            .unwrap_or_else(|e| panic!("built-in backend '{name}' has no fixtures in {}: {e}", dir.display()))
             .map(|e| e.unwrap().path())
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
         files.sort();
         assert!(!files.is_empty(), "no fixture files in {}", dir.display());
         for file in files {
-            let report = smsgw::fixtures::run_file(&runner, &component, &file)
-                .await
-                .unwrap();
+            let report = smsgw::fixtures::run_file(&runner, &component, &file).await.unwrap();
             assert!(!report.cases.is_empty(), "{} has no cases", file.display());
             failed += report.failed();
-            summary.push(format!(
-                "{}:\n{report}",
-                file.strip_prefix(&root).unwrap().display()
-            ));
+            summary.push(format!("{}:\n{report}", file.strip_prefix(&root).unwrap().display()));
         }
     }
     let summary = summary.join("\n");

@@ -20,8 +20,7 @@ fn sandboxes() -> Vec<(String, Sandbox)> {
     let linker = sandbox::linker(&engine).unwrap();
     smsgw::builtin::names()
         .map(|name| {
-            let component =
-                Component::new(engine.engine(), smsgw::builtin::component(name).unwrap()).unwrap();
+            let component = Component::new(engine.engine(), smsgw::builtin::component(name).unwrap()).unwrap();
             let shared = BackendShared {
                 name: name.to_string(),
                 policy: EgressPolicy::default(),
@@ -30,15 +29,9 @@ fn sandboxes() -> Vec<(String, Sandbox)> {
             };
             let config = r#"{"auth_token": "0123456789abcdef", "account_sid": "AC1", "from": "+1",
                 "sendsms_url": "http://127.0.0.1:1/send", "delivery_report_url": true}"#;
-            let sandbox = Sandbox::new(
-                &linker,
-                &component,
-                shared,
-                Limits::default(),
-                config.into(),
-                "http://gw/".into(),
-            )
-            .unwrap();
+            let sandbox =
+                Sandbox::new(&linker, &component, shared, Limits::default(), config.into(), "http://gw/".into())
+                    .unwrap();
             (name.to_string(), sandbox)
         })
         .collect()
@@ -52,11 +45,7 @@ fn request() -> impl Strategy<Value = HttpRequest> {
         Just("DELETE".to_string()),
         "[A-Z]{1,8}"
     ];
-    let path = prop_oneof![
-        Just("/".to_string()),
-        Just("/status/".to_string()),
-        "/[a-z/%0-9]{0,20}"
-    ];
+    let path = prop_oneof![Just("/".to_string()), Just("/status/".to_string()), "/[a-z/%0-9]{0,20}"];
     let query = prop_oneof![
         "[a-zA-Z_=&%0-9+]{0,80}",
         "(id|text|charset|coding|status|message_id|identity|From|Body)=[%0-9A-Fa-f+a-z]{0,40}(&(id|text|charset|coding|status|message_id|identity)=[%0-9A-Fa-f+]{0,40}){0,5}",
@@ -71,28 +60,15 @@ fn request() -> impl Strategy<Value = HttpRequest> {
         "\\{\"(message_id|to_addr|from_addr|transport_name|transport_type|content|event_type)\": (\"[^\"]{0,20}\"|null|1|\\[\\]|\\{\\})\\}".prop_map(String::into_bytes),
         "(From|Body|MessageSid|MessageStatus|To)=[a-zA-Z0-9%+]{0,30}(&(From|Body|MessageSid|MessageStatus)=[a-zA-Z0-9%+]{0,30}){0,4}".prop_map(String::into_bytes),
     ];
-    (
-        method,
-        path,
-        query,
-        content_type,
-        body,
-        proptest::option::of("[A-Za-z0-9+/=]{0,40}"),
-    )
-        .prop_map(|(method, path, query, content_type, body, signature)| {
+    (method, path, query, content_type, body, proptest::option::of("[A-Za-z0-9+/=]{0,40}")).prop_map(
+        |(method, path, query, content_type, body, signature)| {
             let mut headers = vec![("content-type".to_string(), content_type)];
             if let Some(sig) = signature {
                 headers.push(("x-twilio-signature".to_string(), sig));
             }
-            HttpRequest {
-                url: format!("http://gw/backends/x{path}?{query}"),
-                method,
-                path,
-                query,
-                headers,
-                body,
-            }
-        })
+            HttpRequest { url: format!("http://gw/backends/x{path}?{query}"), method, path, query, headers, body }
+        },
+    )
 }
 
 proptest! {

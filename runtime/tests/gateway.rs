@@ -35,15 +35,9 @@ sendsms_url = "{origin}/send"
 async fn inbound_echo_reply_is_delivered_to_the_provider() {
     let dir = tempfile::tempdir().unwrap();
     let provider = MockProvider::start(&[]).await;
-    let gw = Gateway::start(
-        dir.path(),
-        &http_backend_config(&provider, &provider.origin(), ""),
-    )
-    .await;
+    let gw = Gateway::start(dir.path(), &http_backend_config(&provider, &provider.origin(), "")).await;
 
-    let (status, body) = gw
-        .inbound_get("/backends/http/?identity=%2B15551234&text=echo+h%C3%A9llo+%E2%9C%93")
-        .await;
+    let (status, body) = gw.inbound_get("/backends/http/?identity=%2B15551234&text=echo+h%C3%A9llo+%E2%9C%93").await;
     assert_eq!((status, body.as_str()), (200, "OK"));
 
     let got = provider.wait_for(1, WAIT).await;
@@ -53,11 +47,7 @@ async fn inbound_echo_reply_is_delivered_to_the_provider() {
 
     let inbound = gw.last_inbound_id().await;
     let reply = gw.wait_reply_to(inbound, WAIT).await;
-    let reply = gw
-        .wait_message(reply["id"].as_i64().unwrap(), WAIT, |m| {
-            m["status"] == "sent"
-        })
-        .await;
+    let reply = gw.wait_message(reply["id"].as_i64().unwrap(), WAIT, |m| m["status"] == "sent").await;
     assert_eq!(reply["recipients"][0]["identity"], "+15551234");
     assert_eq!(reply["attempts"], 1);
     let (_, inbound_msg) = gw.get_json(&format!("/api/v1/messages/{inbound}")).await;
@@ -69,36 +59,19 @@ async fn inbound_echo_reply_is_delivered_to_the_provider() {
 async fn ping_gets_pong_and_api_send_reaches_the_provider() {
     let dir = tempfile::tempdir().unwrap();
     let provider = MockProvider::start(&[]).await;
-    let gw = Gateway::start(
-        dir.path(),
-        &http_backend_config(&provider, &provider.origin(), ""),
-    )
-    .await;
+    let gw = Gateway::start(dir.path(), &http_backend_config(&provider, &provider.origin(), "")).await;
 
-    assert_eq!(
-        gw.inbound_get("/backends/http/?identity=555&text=PING")
-            .await
-            .0,
-        200
-    );
+    assert_eq!(gw.inbound_get("/backends/http/?identity=555&text=PING").await.0, 200);
     let inbound = gw.last_inbound_id().await;
     let reply = gw.wait_reply_to(inbound, WAIT).await;
     assert_eq!(reply["text"], "pong");
 
-    let (status, created) = gw
-        .post_json(
-            "/api/v1/messages",
-            &json!({"backend": "http", "to": ["1", "2", "1"], "text": "hi all"}),
-        )
-        .await;
+    let (status, created) =
+        gw.post_json("/api/v1/messages", &json!({"backend": "http", "to": ["1", "2", "1"], "text": "hi all"})).await;
     assert_eq!(status, 202, "{created}");
     let id = created["id"].as_i64().unwrap();
     let m = gw.wait_message(id, WAIT, |m| m["status"] == "sent").await;
-    assert_eq!(
-        m["recipients"].as_array().unwrap().len(),
-        2,
-        "duplicates are removed: {m}"
-    );
+    assert_eq!(m["recipients"].as_array().unwrap().len(), 2, "duplicates are removed: {m}");
     let got = provider.wait_for(3, WAIT).await;
     let mut to: Vec<_> = got
         .iter()
@@ -113,18 +86,10 @@ async fn ping_gets_pong_and_api_send_reaches_the_provider() {
 async fn provider_500_is_retried_until_it_succeeds() {
     let dir = tempfile::tempdir().unwrap();
     let provider = MockProvider::start(&[500, 500]).await;
-    let gw = Gateway::start(
-        dir.path(),
-        &http_backend_config(&provider, &provider.origin(), ""),
-    )
-    .await;
+    let gw = Gateway::start(dir.path(), &http_backend_config(&provider, &provider.origin(), "")).await;
 
-    let (status, created) = gw
-        .post_json(
-            "/api/v1/messages",
-            &json!({"backend": "http", "to": ["1"], "text": "retry me"}),
-        )
-        .await;
+    let (status, created) =
+        gw.post_json("/api/v1/messages", &json!({"backend": "http", "to": ["1"], "text": "retry me"})).await;
     assert_eq!(status, 202);
     let id = created["id"].as_i64().unwrap();
     let m = gw.wait_message(id, WAIT, |m| m["status"] == "sent").await;
@@ -137,34 +102,15 @@ async fn provider_500_is_retried_until_it_succeeds() {
 async fn provider_400_fails_permanently_without_retry() {
     let dir = tempfile::tempdir().unwrap();
     let provider = MockProvider::start(&[400]).await;
-    let gw = Gateway::start(
-        dir.path(),
-        &http_backend_config(&provider, &provider.origin(), ""),
-    )
-    .await;
+    let gw = Gateway::start(dir.path(), &http_backend_config(&provider, &provider.origin(), "")).await;
 
-    let (_, created) = gw
-        .post_json(
-            "/api/v1/messages",
-            &json!({"backend": "http", "to": ["1"], "text": "x"}),
-        )
-        .await;
+    let (_, created) = gw.post_json("/api/v1/messages", &json!({"backend": "http", "to": ["1"], "text": "x"})).await;
     let id = created["id"].as_i64().unwrap();
     let m = gw.wait_message(id, WAIT, |m| m["status"] == "failed").await;
     assert_eq!(m["attempts"], 1);
-    assert!(
-        m["recipients"][0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("400"),
-        "{m}"
-    );
+    assert!(m["recipients"][0]["error"].as_str().unwrap().contains("400"), "{m}");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        provider.received().len(),
-        1,
-        "a permanent failure is not retried"
-    );
+    assert_eq!(provider.received().len(), 1, "a permanent failure is not retried");
 }
 
 #[tokio::test]
@@ -175,23 +121,12 @@ async fn provider_outside_allowed_hosts_is_never_contacted() {
     let other = format!("http://127.0.0.1:{}", common::free_port());
     let gw = Gateway::start(dir.path(), &http_backend_config(&provider, &other, "")).await;
 
-    let (_, created) = gw
-        .post_json(
-            "/api/v1/messages",
-            &json!({"backend": "http", "to": ["1"], "text": "x"}),
-        )
-        .await;
+    let (_, created) = gw.post_json("/api/v1/messages", &json!({"backend": "http", "to": ["1"], "text": "x"})).await;
     let id = created["id"].as_i64().unwrap();
     let m = gw.wait_message(id, WAIT, |m| m["status"] == "failed").await;
-    assert!(
-        m["last_error"].as_str().unwrap().contains("allowed_hosts"),
-        "{m}"
-    );
+    assert!(m["last_error"].as_str().unwrap().contains("allowed_hosts"), "{m}");
     assert!(provider.received().is_empty());
-    assert!(
-        gw.log().contains("outbound request denied"),
-        "denials are logged"
-    );
+    assert!(gw.log().contains("outbound request denied"), "denials are logged");
 }
 
 #[tokio::test]
@@ -215,44 +150,21 @@ cpu_ms = 100
     assert_eq!(status, 500, "{body}");
     let (status, _) = gw.inbound_get("/backends/trap/?identity=1&text=loop").await;
     assert_eq!(status, 500, "an endless loop is cut off by the CPU limit");
-    let (_, list) = gw
-        .get_json("/api/v1/messages?direction=in&backend=trap")
-        .await;
-    assert!(
-        list["messages"].as_array().unwrap().is_empty(),
-        "nothing stored for failed calls"
-    );
+    let (_, list) = gw.get_json("/api/v1/messages?direction=in&backend=trap").await;
+    assert!(list["messages"].as_array().unwrap().is_empty(), "nothing stored for failed calls");
 
     // The same component still serves good requests, and so does the other backend.
-    assert_eq!(
-        gw.inbound_get("/backends/trap/?identity=1&text=fine")
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        gw.inbound_get("/backends/http/?identity=1&text=ping")
-            .await
-            .0,
-        200
-    );
+    assert_eq!(gw.inbound_get("/backends/trap/?identity=1&text=fine").await.0, 200);
+    assert_eq!(gw.inbound_get("/backends/http/?identity=1&text=ping").await.0, 200);
 
     // A send that traps is retried, then failed; the gateway stays up.
-    let (_, created) = gw
-        .post_json(
-            "/api/v1/messages",
-            &json!({"backend": "trap", "to": ["1"], "text": "x"}),
-        )
-        .await;
+    let (_, created) = gw.post_json("/api/v1/messages", &json!({"backend": "trap", "to": ["1"], "text": "x"})).await;
     let id = created["id"].as_i64().unwrap();
     let m = gw.wait_message(id, WAIT, |m| m["status"] == "failed").await;
     assert_eq!(m["attempts"], 3);
     assert!(m["last_error"].as_str().unwrap().contains("trapped"), "{m}");
     assert!(gw.is_running());
-    assert!(
-        gw.log().contains("send always traps"),
-        "guest panic message is captured in the log"
-    );
+    assert!(gw.log().contains("send always traps"), "guest panic message is captured in the log");
 }
 
 #[tokio::test]
@@ -265,19 +177,10 @@ async fn messages_and_the_queue_survive_a_restart() {
         .replace("retry_max_ms = 200", "retry_max_ms = 1500");
     let gw = Gateway::start(dir.path(), &config).await;
 
-    assert_eq!(
-        gw.inbound_get("/backends/http/?identity=42&text=keep+me")
-            .await
-            .0,
-        200
-    );
+    assert_eq!(gw.inbound_get("/backends/http/?identity=42&text=keep+me").await.0, 200);
     let inbound = gw.last_inbound_id().await;
-    let (_, created) = gw
-        .post_json(
-            "/api/v1/messages",
-            &json!({"backend": "http", "to": ["7"], "text": "later"}),
-        )
-        .await;
+    let (_, created) =
+        gw.post_json("/api/v1/messages", &json!({"backend": "http", "to": ["7"], "text": "later"})).await;
     let id = created["id"].as_i64().unwrap();
     provider.wait_for(1, WAIT).await;
     let queued = gw.wait_message(id, WAIT, |m| m["attempts"] == 1).await;
@@ -295,11 +198,7 @@ async fn messages_and_the_queue_survive_a_restart() {
 async fn bad_input_gets_clear_errors_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let provider = MockProvider::start(&[]).await;
-    let gw = Gateway::start(
-        dir.path(),
-        &http_backend_config(&provider, &provider.origin(), ""),
-    )
-    .await;
+    let gw = Gateway::start(dir.path(), &http_backend_config(&provider, &provider.origin(), "")).await;
 
     let (status, body) = gw.inbound_get("/backends/nope/?identity=1&text=x").await;
     assert_eq!(status, 404);
@@ -309,36 +208,17 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
     assert!(body.contains("identity"), "{body}");
 
     let cases = [
-        (
-            json!({"backend": "nope", "to": ["1"], "text": "x"}),
-            422,
-            "nope",
-        ),
+        (json!({"backend": "nope", "to": ["1"], "text": "x"}), 422, "nope"),
         (json!({"backend": "http", "to": [], "text": "x"}), 422, "to"),
-        (
-            json!({"backend": "http", "to": [" "], "text": "x"}),
-            422,
-            "identity",
-        ),
+        (json!({"backend": "http", "to": [" "], "text": "x"}), 422, "identity"),
         (json!({"backend": "http", "to": ["1"]}), 400, "text"),
-        (
-            json!({"backend": "http", "to": ["1"], "text": "x", "extra": 1}),
-            400,
-            "extra",
-        ),
-        (
-            json!({"backend": "http", "to": ["1"], "text": "x", "context": {"in_response_to": 999}}),
-            422,
-            "999",
-        ),
+        (json!({"backend": "http", "to": ["1"], "text": "x", "extra": 1}), 400, "extra"),
+        (json!({"backend": "http", "to": ["1"], "text": "x", "context": {"in_response_to": 999}}), 422, "999"),
     ];
     for (body, want, mention) in cases {
         let (status, answer) = gw.post_json("/api/v1/messages", &body).await;
         assert_eq!(status, want, "{body} → {answer}");
-        assert!(
-            answer["error"].as_str().unwrap().contains(mention),
-            "{body} → {answer}"
-        );
+        assert!(answer["error"].as_str().unwrap().contains(mention), "{body} → {answer}");
     }
     let r = gw
         .http
@@ -351,17 +231,11 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
     assert_eq!(r.status(), 400);
     assert_eq!(gw.get_json("/api/v1/messages/abc").await.0, 400);
     assert_eq!(gw.get_json("/api/v1/messages/12345").await.0, 404);
-    assert_eq!(
-        gw.get_json("/api/v1/messages?direction=sideways").await.0,
-        400
-    );
+    assert_eq!(gw.get_json("/api/v1/messages?direction=sideways").await.0, 400);
     assert_eq!(gw.get_json("/api/v1/messages?limit=0").await.0, 400);
 
     let (_, list) = gw.get_json("/api/v1/messages").await;
-    assert!(
-        list["messages"].as_array().unwrap().is_empty(),
-        "nothing was stored: {list}"
-    );
+    assert!(list["messages"].as_array().unwrap().is_empty(), "nothing was stored: {list}");
     assert!(provider.received().is_empty());
 }
 
@@ -379,11 +253,7 @@ async fn gateway_starts_without_any_configuration() {
     let url = format!("http://127.0.0.1:{port}");
     let mut answered = None;
     for _ in 0..600 {
-        if let Ok(r) = http
-            .get(format!("{url}/backends/http/?identity=1&text=ping"))
-            .send()
-            .await
-        {
+        if let Ok(r) = http.get(format!("{url}/backends/http/?identity=1&text=ping")).send().await {
             answered = Some(r.status().as_u16());
             break;
         }
@@ -391,13 +261,6 @@ async fn gateway_starts_without_any_configuration() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert_eq!(
-        answered,
-        Some(200),
-        "the built-in http backend is mounted by default"
-    );
-    assert!(
-        dir.path().join("smsgw-data").join("smsgw.db").exists(),
-        "default data dir is ./smsgw-data"
-    );
+    assert_eq!(answered, Some(200), "the built-in http backend is mounted by default");
+    assert!(dir.path().join("smsgw-data").join("smsgw.db").exists(), "default data dir is ./smsgw-data");
 }

@@ -62,10 +62,7 @@ async fn load(gw: &Gateway, during: impl std::future::Future<Output = ()>) -> (u
             // Bounded by count as well as time.
             while !stop.load(Ordering::Relaxed) && n < 200_000 {
                 n += 1;
-                let r = http
-                    .get(format!("{url}?identity=c{c}&text=hello+{n}"))
-                    .send()
-                    .await;
+                let r = http.get(format!("{url}?identity=c{c}&text=hello+{n}")).send().await;
                 match r {
                     Ok(r) if r.status() == 200 => ok.fetch_add(1, Ordering::Relaxed),
                     _ => failed.fetch_add(1, Ordering::Relaxed),
@@ -83,11 +80,7 @@ async fn load(gw: &Gateway, during: impl std::future::Future<Output = ()>) -> (u
     for c in clients {
         c.await.unwrap();
     }
-    (
-        ok.load(Ordering::Relaxed),
-        failed.load(Ordering::Relaxed),
-        started.elapsed(),
-    )
+    (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed), started.elapsed())
 }
 
 /// Repeats an attack request until the phase ends; returns the last answer.
@@ -97,36 +90,23 @@ async fn repeat_attack(gw: &Gateway, query: &str) -> (u16, String) {
     let mut n = 0;
     while Instant::now() < end && n < 10_000 {
         n += 1;
-        last = gw
-            .inbound_get(&format!("/backends/evil/?identity=x&{query}"))
-            .await;
+        last = gw.inbound_get(&format!("/backends/evil/?identity=x&{query}")).await;
     }
     last
 }
 
 /// The text the hostile backend stored for its last accepted request.
 async fn last_evil_text(gw: &Gateway) -> String {
-    let (_, list) = gw
-        .get_json("/api/v1/messages?direction=in&backend=evil&limit=1")
-        .await;
-    list["messages"][0]["text"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
+    let (_, list) = gw.get_json("/api/v1/messages?direction=in&backend=evil&limit=1").await;
+    list["messages"][0]["text"].as_str().unwrap_or("").to_string()
 }
 
 fn stored_count(gw: &Gateway, backend: &str) -> i64 {
-    let db = rusqlite::Connection::open_with_flags(
-        gw.data_dir.join("smsgw.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
-    db.query_row(
-        "SELECT COUNT(*) FROM messages WHERE direction = 'in' AND backend = ?1",
-        [backend],
-        |r| r.get(0),
-    )
-    .unwrap()
+    let db =
+        rusqlite::Connection::open_with_flags(gw.data_dir.join("smsgw.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    db.query_row("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND backend = ?1", [backend], |r| r.get(0))
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,13 +156,7 @@ breaker_failures = 1000000
 
     type Check = Box<dyn Fn(u16, &str) -> Result<(), String>>;
     let status_is = |want: u16| -> Check {
-        Box::new(move |s, body| {
-            if s == want {
-                Ok(())
-            } else {
-                Err(format!("status {s}: {body}"))
-            }
-        })
+        Box::new(move |s, body| if s == want { Ok(()) } else { Err(format!("status {s}: {body}")) })
     };
     let text_has = |want: &'static str| -> Check {
         Box::new(move |s, text| {
@@ -196,47 +170,23 @@ breaker_failures = 1000000
 
     let attacks: Vec<(&str, String, Check)> = vec![
         ("infinite loop", "text=loop".into(), status_is(500)),
-        (
-            "recursion to stack overflow",
-            "text=recurse".into(),
-            status_is(500),
-        ),
-        (
-            "memory.grow until refused",
-            "text=grow".into(),
-            text_has("grew "),
-        ),
+        ("recursion to stack overflow", "text=recurse".into(), status_is(500)),
+        ("memory.grow until refused", "text=grow".into(), text_has("grew ")),
         ("huge allocation", "text=alloc".into(), status_is(500)),
-        (
-            "gigantic returned string",
-            "text=huge-text".into(),
-            status_is(500),
-        ),
+        ("gigantic returned string", "text=huge-text".into(), status_is(500)),
         (
             "thousands of host HTTP calls",
             format!("text=many-calls&url={}/", provider.origin()),
             text_has("limit hit 4984 times"),
         ),
-        (
-            "loopback, port not granted",
-            format!("text=fetch&url=http://127.0.0.1:{unlisted}/"),
-            text_has("denied"),
-        ),
+        ("loopback, port not granted", format!("text=fetch&url=http://127.0.0.1:{unlisted}/"), text_has("denied")),
         (
             "cloud metadata 169.254.169.254",
             "text=fetch&url=http://169.254.169.254/latest/meta-data/".into(),
             text_has("denied"),
         ),
-        (
-            "private address 10.0.0.1",
-            "text=fetch&url=http://10.0.0.1/".into(),
-            text_has("denied"),
-        ),
-        (
-            "host not granted",
-            "text=fetch&url=https://evil.example/".into(),
-            text_has("denied"),
-        ),
+        ("private address 10.0.0.1", "text=fetch&url=http://10.0.0.1/".into(), text_has("denied")),
+        ("host not granted", "text=fetch&url=https://evil.example/".into(), text_has("denied")),
         (
             "DNS name resolving to loopback",
             format!("text=fetch&url=http://localhost:{}/", provider.addr.port()),
@@ -247,21 +197,13 @@ breaker_failures = 1000000
             format!("text=fetch&url=http://127.0.0.1:{redirector}/"),
             text_has("status 302"),
         ),
-        (
-            "Host header override",
-            format!("text=host-header&url={}/", provider.origin()),
-            text_has("may not be set"),
-        ),
+        ("Host header override", format!("text=host-header&url={}/", provider.origin()), text_has("may not be set")),
         (
             "slow provider that never answers",
             format!("text=fetch&url=http://127.0.0.1:{silent_port}/"),
             text_has("timed out"),
         ),
-        (
-            "read environment and files",
-            "text=env".into(),
-            text_has("env=[] file=Err("),
-        ),
+        ("read environment and files", "text=env".into(), text_has("env=[] file=Err(")),
         ("trap", "text=trap".into(), status_is(500)),
     ];
 
@@ -269,31 +211,17 @@ breaker_failures = 1000000
     for (name, query, check) in &attacks {
         let before = stored_count(&gw, "good");
         let mut outcome = (0, String::new());
-        let (ok, failed, took) =
-            load(&gw, async { outcome = repeat_attack(&gw, query).await }).await;
+        let (ok, failed, took) = load(&gw, async { outcome = repeat_attack(&gw, query).await }).await;
         let ratio = (ok as f64 / took.as_secs_f64()) / baseline;
         let (status, body) = outcome;
-        let shown = if status == 200 {
-            last_evil_text(&gw).await
-        } else {
-            body.trim().to_string()
-        };
+        let shown = if status == 200 { last_evil_text(&gw).await } else { body.trim().to_string() };
         let shown_short: String = shown.chars().take(60).collect();
-        println!(
-            "| {name} | {status} {shown_short} | {:.0} | {ratio:.2} |",
-            ok as f64 / took.as_secs_f64()
-        );
+        println!("| {name} | {status} {shown_short} | {:.0} | {ratio:.2} |", ok as f64 / took.as_secs_f64());
         assert!(gw.is_running(), "gateway died during '{name}'");
         check(status, &shown).unwrap_or_else(|e| {
-            panic!(
-                "'{name}': {e}\n{}",
-                gw.log().lines().rfind(|l| l.contains("evil")).unwrap_or("")
-            )
+            panic!("'{name}': {e}\n{}", gw.log().lines().rfind(|l| l.contains("evil")).unwrap_or(""))
         });
-        assert_eq!(
-            failed, 0,
-            "'{name}': the well-behaved backend failed {failed} request(s)"
-        );
+        assert_eq!(failed, 0, "'{name}': the well-behaved backend failed {failed} request(s)");
         assert!(ok > 0, "'{name}': the well-behaved backend served nothing");
         assert_eq!(
             stored_count(&gw, "good") - before,
@@ -305,23 +233,11 @@ breaker_failures = 1000000
 
     // Memory stayed within the backend's limit.
     gw.inbound_get("/backends/evil/?identity=x&text=grow").await;
-    let grown: usize = last_evil_text(&gw)
-        .await
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(
-        grown * 65536 <= 32 << 20,
-        "grew {grown} pages past the 32 MiB limit"
-    );
+    let grown: usize = last_evil_text(&gw).await.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(grown * 65536 <= 32 << 20, "grew {grown} pages past the 32 MiB limit");
 
     // Nothing reached the forbidden host, even through the redirect.
-    assert!(
-        forbidden.received().is_empty(),
-        "a denied or redirected request reached its target"
-    );
+    assert!(forbidden.received().is_empty(), "a denied or redirected request reached its target");
     assert!(
         gw.log().contains("outbound request denied") && gw.log().contains("evil"),
         "denials are logged with the backend name"
@@ -335,34 +251,17 @@ breaker_failures = 1000000
         )
         .await;
     assert_eq!(status, 202);
-    let m = gw
-        .wait_message(
-            created["id"].as_i64().unwrap(),
-            Duration::from_secs(20),
-            |m| m["status"] == "failed",
-        )
-        .await;
+    let m =
+        gw.wait_message(created["id"].as_i64().unwrap(), Duration::from_secs(20), |m| m["status"] == "failed").await;
     assert!(m["last_error"].as_str().unwrap().contains("trapped"), "{m}");
-    let (status, created) = gw
-        .post_json(
-            "/api/v1/messages",
-            &serde_json::json!({"backend": "evil", "to": ["1"], "text": "fine"}),
-        )
-        .await;
+    let (status, created) =
+        gw.post_json("/api/v1/messages", &serde_json::json!({"backend": "evil", "to": ["1"], "text": "fine"})).await;
     assert_eq!(status, 202);
-    gw.wait_message(
-        created["id"].as_i64().unwrap(),
-        Duration::from_secs(20),
-        |m| m["status"] == "sent",
-    )
-    .await;
+    gw.wait_message(created["id"].as_i64().unwrap(), Duration::from_secs(20), |m| m["status"] == "sent").await;
 
     let worst = ratios.iter().map(|(_, r)| *r).fold(f64::INFINITY, f64::min);
     println!("worst ratio: {worst:.2}");
-    assert!(
-        worst > 0.05,
-        "the well-behaved backend was starved: {ratios:?}"
-    );
+    assert!(worst > 0.05, "the well-behaved backend was starved: {ratios:?}");
 }
 
 #[tokio::test]
@@ -381,27 +280,11 @@ breaker_cooldown_ms = 1500
     );
     let gw = Gateway::start(dir.path(), &config).await;
     for _ in 0..3 {
-        assert_eq!(
-            gw.inbound_get("/backends/evil/?identity=1&text=trap")
-                .await
-                .0,
-            500
-        );
+        assert_eq!(gw.inbound_get("/backends/evil/?identity=1&text=trap").await.0, 500);
     }
-    let r = gw
-        .http
-        .get(gw.url("/backends/evil/?identity=1&text=fine"))
-        .send()
-        .await
-        .unwrap();
+    let r = gw.http.get(gw.url("/backends/evil/?identity=1&text=fine")).send().await.unwrap();
     assert_eq!(r.status(), 503, "paused after 3 consecutive failures");
     assert!(r.headers().contains_key("retry-after"));
     tokio::time::sleep(Duration::from_millis(1700)).await;
-    assert_eq!(
-        gw.inbound_get("/backends/evil/?identity=1&text=fine")
-            .await
-            .0,
-        200,
-        "resumes after the cool-down"
-    );
+    assert_eq!(gw.inbound_get("/backends/evil/?identity=1&text=fine").await.0, 200, "resumes after the cool-down");
 }

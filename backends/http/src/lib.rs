@@ -93,26 +93,18 @@ impl Settings {
                 let object = |pairs: &[(String, String)]| {
                     pairs
                         .iter()
-                        .map(|(k, v)| {
-                            (k.clone(), smsgw_guest::serde_json::Value::String(v.clone()))
-                        })
+                        .map(|(k, v)| (k.clone(), smsgw_guest::serde_json::Value::String(v.clone())))
                         .collect::<smsgw_guest::serde_json::Map<_, _>>()
                 };
-                let body =
-                    smsgw_guest::json::object_body(&object(&self.params), &object(params.pairs()));
-                Request::new(&self.method, url)
-                    .header("content-type", "application/json")
-                    .body(body)
+                let body = smsgw_guest::json::object_body(&object(&self.params), &object(params.pairs()));
+                Request::new(&self.method, url).header("content-type", "application/json").body(body)
             }
         }
     }
 }
 
 /// What one provider reply means for the identities it covered.
-fn classify(
-    identities: &[String],
-    result: Result<http::Response, http::Error>,
-) -> Result<(), SendError> {
+fn classify(identities: &[String], result: Result<http::Response, http::Error>) -> Result<(), SendError> {
     let who = identities.join(", ");
     match result {
         Ok(resp) if resp.is_success() => Ok(()),
@@ -120,16 +112,12 @@ fn classify(
             reason: format!("provider throttled {who}"),
             retry_after_ms: retry_after_ms(&resp),
         })),
-        Ok(resp) if resp.status >= 500 => Err(SendError::Retryable(format!(
-            "provider answered {} for {who}: {}",
-            resp.status,
-            resp.text().trim()
-        ))),
-        Ok(resp) => Err(SendError::Permanent(format!(
-            "provider refused {who} with {}: {}",
-            resp.status,
-            resp.text().trim()
-        ))),
+        Ok(resp) if resp.status >= 500 => {
+            Err(SendError::Retryable(format!("provider answered {} for {who}: {}", resp.status, resp.text().trim())))
+        }
+        Ok(resp) => {
+            Err(SendError::Permanent(format!("provider refused {who} with {}: {}", resp.status, resp.text().trim())))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -149,23 +137,20 @@ impl Backend for GenericHttp {
             "GET" => Params::from_query(&req),
             "POST" => Params::from_form(&req),
             other => {
-                return Err(ParseError::MethodNotAllowed(format!(
-                    "method {other} not allowed; use GET or POST"
-                )));
+                return Err(ParseError::MethodNotAllowed(format!("method {other} not allowed; use GET or POST")));
             }
         };
         let identity = params.required(&settings.identity_name)?;
         let text = params.required(&settings.text_name)?;
-        Ok(Incoming::messages(vec![IncomingMessage::new(
-            identity, text,
-        )]))
+        Ok(Incoming::messages(vec![IncomingMessage::new(identity, text)]))
     }
 
     fn send(ctx: BackendContext, msg: OutgoingMessage) -> Result<Vec<SentIdentity>, SendError> {
         let settings = Settings::read(&ctx)?;
-        let url = settings.sendsms_url.clone().ok_or_else(|| {
-            SendError::Config("config key 'sendsms_url' is required to send".into())
-        })?;
+        let url = settings
+            .sendsms_url
+            .clone()
+            .ok_or_else(|| SendError::Config("config key 'sendsms_url' is required to send".into()))?;
 
         if let Some(sep) = &settings.identity_separator {
             let to = msg.identities.join(sep);
@@ -177,22 +162,12 @@ impl Backend for GenericHttp {
         let mut failed = Vec::new();
         let mut last_error = None;
         for identity in &msg.identities {
-            let outcome = classify(
-                std::slice::from_ref(identity),
-                settings.request(&url, &msg, identity).send(),
-            );
+            let outcome = classify(std::slice::from_ref(identity), settings.request(&url, &msg, identity).send());
             match outcome {
-                Ok(()) => sent.push(SentIdentity {
-                    identity: identity.clone(),
-                    external_id: None,
-                }),
+                Ok(()) => sent.push(SentIdentity { identity: identity.clone(), external_id: None }),
                 Err(e) => {
                     let (reason, retryable) = describe(&e);
-                    failed.push(FailedIdentity {
-                        identity: identity.clone(),
-                        reason,
-                        retryable,
-                    });
+                    failed.push(FailedIdentity { identity: identity.clone(), reason, retryable });
                     last_error = Some(e);
                 }
             }

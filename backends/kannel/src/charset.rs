@@ -17,11 +17,7 @@ impl Charset {
     /// The charset for a name such as Kannel's `%C` ("UTF-8", "UTF-16BE",
     /// "8-BIT", "ISO-8859-1"); case, `-` and `_` are ignored. `None` when unknown.
     pub fn from_name(name: &str) -> Option<Charset> {
-        let key: String = name
-            .chars()
-            .filter(|c| *c != '-' && *c != '_')
-            .map(|c| c.to_ascii_uppercase())
-            .collect();
+        let key: String = name.chars().filter(|c| *c != '-' && *c != '_').map(|c| c.to_ascii_uppercase()).collect();
         match key.as_str() {
             "UTF8" => Some(Charset::Utf8),
             "UTF16BE" | "UTF16" | "UCS2" | "UCS2BE" => Some(Charset::Utf16Be),
@@ -57,14 +53,8 @@ impl Charset {
         match self {
             Charset::Utf8 => text.as_bytes().to_vec(),
             Charset::Utf16Be => text.encode_utf16().flat_map(u16::to_be_bytes).collect(),
-            Charset::Latin1 => text
-                .chars()
-                .map(|c| u8::try_from(c).unwrap_or(b'?'))
-                .collect(),
-            Charset::Ascii => text
-                .chars()
-                .map(|c| if c.is_ascii() { c as u8 } else { b'?' })
-                .collect(),
+            Charset::Latin1 => text.chars().map(|c| u8::try_from(c).unwrap_or(b'?')).collect(),
+            Charset::Ascii => text.chars().map(|c| if c.is_ascii() { c as u8 } else { b'?' }).collect(),
         }
     }
 }
@@ -82,9 +72,7 @@ fn decode_utf16(bytes: &[u8]) -> String {
         // A dangling odd byte cannot be a character.
         _ => 0xFFFD,
     });
-    char::decode_utf16(units)
-        .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
-        .collect()
+    char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)).collect()
 }
 
 /// The charset of an inbound text: Kannel's `charset` when this backend knows
@@ -132,10 +120,7 @@ mod tests {
         assert_eq!(Charset::Utf16Be.decode(&[0xFE, 0xFF, 0x00, 0x41]), "A");
         assert_eq!(Charset::Utf16Be.decode(&[0xFF, 0xFE, 0x41, 0x00]), "A");
         assert_eq!(Charset::Utf16Be.decode(&[0x00, 0x41, 0x00]), "A\u{FFFD}");
-        assert_eq!(
-            Charset::Utf16Be.decode(&[0xD8, 0x3D, 0x00, 0x41]),
-            "\u{FFFD}A"
-        );
+        assert_eq!(Charset::Utf16Be.decode(&[0xD8, 0x3D, 0x00, 0x41]), "\u{FFFD}A");
     }
 
     #[test]
@@ -147,21 +132,12 @@ mod tests {
 
     #[test]
     fn incoming_charset_falls_back_on_coding_then_on_validity() {
-        assert_eq!(
-            for_incoming(Some("UTF-16BE"), Some("2"), b""),
-            Charset::Utf16Be
-        );
+        assert_eq!(for_incoming(Some("UTF-16BE"), Some("2"), b""), Charset::Utf16Be);
         assert_eq!(for_incoming(Some("8-BIT"), Some("1"), b""), Charset::Latin1);
-        assert_eq!(
-            for_incoming(Some("WEIRD"), Some("2"), b""),
-            Charset::Utf16Be
-        );
+        assert_eq!(for_incoming(Some("WEIRD"), Some("2"), b""), Charset::Utf16Be);
         assert_eq!(for_incoming(None, Some("1"), b"\xE9"), Charset::Latin1);
         assert_eq!(for_incoming(None, None, "é".as_bytes()), Charset::Utf8);
         assert_eq!(for_incoming(None, None, b"caf\xE9"), Charset::Latin1);
-        assert_eq!(
-            for_incoming(Some("UTF-8"), Some("0"), b"caf\xE9"),
-            Charset::Utf8
-        );
+        assert_eq!(for_incoming(Some("UTF-8"), Some("0"), b"caf\xE9"), Charset::Utf8);
     }
 }

@@ -10,8 +10,7 @@ const EXTENSION: &str = "\u{0C}^{}\\[~]|€";
 /// True when every character of `text` has a GSM 03.38 septet, so Kannel can
 /// send it as 7-bit (160 characters per SMS instead of 70 with UCS-2).
 pub fn is_gsm(text: &str) -> bool {
-    text.chars()
-        .all(|c| BASIC.contains(c) || EXTENSION.contains(c))
+    text.chars().all(|c| BASIC.contains(c) || EXTENSION.contains(c))
 }
 
 #[cfg(test)]
@@ -21,9 +20,7 @@ mod tests {
     #[test]
     fn basic_and_extension_characters_are_gsm() {
         assert_eq!(BASIC_COUNT, super::BASIC.chars().count());
-        assert!(is_gsm(
-            "Hello, world! @£$¥ èéùìò ÆæßÉ ¡¿ ÄÖÑÜ§ äöñüà ΔΦΓΛΩΠΨΣΘΞ _\r\n"
-        ));
+        assert!(is_gsm("Hello, world! @£$¥ èéùìò ÆæßÉ ¡¿ ÄÖÑÜ§ äöñüà ΔΦΓΛΩΠΨΣΘΞ _\r\n"));
         assert!(is_gsm("€[]{}^~|\\"));
         assert!(is_gsm(""));
     }

@@ -24,8 +24,7 @@ const DEFAULT_SENDSMS_URL: &str = "http://127.0.0.1:13013/cgi-bin/sendsms";
 const DEFAULT_DLR_MASK: &str = "31";
 
 /// The placeholders Kannel fills into the delivery-report URL, after `message_id`.
-const DLR_PLACEHOLDERS: &str =
-    "status=%d&smsc=%i&sms_id=%I&date_sent=%t&identity=%p&status_text=%A";
+const DLR_PLACEHOLDERS: &str = "status=%d&smsc=%i&sms_id=%I&date_sent=%t&identity=%p&status_text=%A";
 
 /// Parameters this backend sets itself; the same names in `sendsms_params` are dropped.
 const OWN_PARAMS: &[&str] = &["to", "text", "charset", "coding"];
@@ -52,12 +51,8 @@ impl Settings {
         let c = Config::parse(&ctx.config)?;
         let all = c.string_map("sendsms_params")?;
         let pinned = |name: &str| all.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        let charset = pinned("charset")
-            .or(c.string("charset")?)
-            .filter(|v| !v.trim().is_empty());
-        let coding = pinned("coding")
-            .or(c.string("coding")?)
-            .filter(|v| !v.trim().is_empty());
+        let charset = pinned("charset").or(c.string("charset")?).filter(|v| !v.trim().is_empty());
+        let coding = pinned("coding").or(c.string("coding")?).filter(|v| !v.trim().is_empty());
         let dlr_base = delivery_report_base(&c, &ctx.base_url)?;
         let params = all
             .into_iter()
@@ -79,26 +74,15 @@ impl Settings {
     fn url(&self, msg: &OutgoingMessage) -> Result<String, ConfigError> {
         let configured = Params::from_pairs(self.params.clone()).encode_with_secret_refs();
         let own = self.message_query(msg)?;
-        let query = if configured.is_empty() {
-            own
-        } else {
-            format!("{configured}&{own}")
-        };
-        let separator = if self.sendsms_url.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
+        let query = if configured.is_empty() { own } else { format!("{configured}&{own}") };
+        let separator = if self.sendsms_url.contains('?') { '&' } else { '?' };
         Ok(format!("{}{separator}{query}", self.sendsms_url))
     }
 
     /// `to`, `text`, `coding`, `charset` and the delivery-report request.
     fn message_query(&self, msg: &OutgoingMessage) -> Result<String, ConfigError> {
         let (charset_name, charset) = self.charset()?;
-        let coding = self
-            .coding
-            .clone()
-            .unwrap_or_else(|| coding_for(&msg.text).into());
+        let coding = self.coding.clone().unwrap_or_else(|| coding_for(&msg.text).into());
         let mut pairs = vec![
             ("to", encode(msg.identities.join(" ").as_bytes())),
             ("text", encode(&charset.encode(&msg.text))),
@@ -109,11 +93,7 @@ impl Settings {
             pairs.push(("dlr-mask", encode(self.dlr_mask.as_bytes())));
             pairs.push(("dlr-url", encode(dlr_url(base, &msg.id).as_bytes())));
         }
-        Ok(pairs
-            .iter()
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect::<Vec<_>>()
-            .join("&"))
+        Ok(pairs.iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join("&"))
     }
 
     /// The charset to declare and encode the text in.
@@ -143,24 +123,15 @@ fn delivery_report_base(c: &Config, base_url: &str) -> Result<Option<String>, Co
         Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => base_url.to_string(),
         Some(Value::String(s)) => s.trim().to_string(),
         Some(_) => {
-            return Err(ConfigError(
-                "config key 'delivery_report_url' must be true, false or a base URL".into(),
-            ));
+            return Err(ConfigError("config key 'delivery_report_url' must be true, false or a base URL".into()));
         }
     };
-    Ok(Some(if base.ends_with('/') {
-        base
-    } else {
-        format!("{base}/")
-    }))
+    Ok(Some(if base.ends_with('/') { base } else { format!("{base}/") }))
 }
 
 /// The `dlr-url` Kannel calls back, carrying the gateway's message id.
 fn dlr_url(base: &str, message_id: &str) -> String {
-    format!(
-        "{base}status/?message_id={}&{DLR_PLACEHOLDERS}",
-        encode(message_id.as_bytes())
-    )
+    format!("{base}status/?message_id={}&{DLR_PLACEHOLDERS}", encode(message_id.as_bytes()))
 }
 
 /// 7-bit when the GSM alphabet covers the text, else UCS-2 (Kannel converts
@@ -175,10 +146,7 @@ fn encode(bytes: &[u8]) -> String {
 }
 
 /// What Kannel's answer means for the message.
-fn outcome(
-    result: Result<http::Response, http::Error>,
-    identities: &[String],
-) -> Result<Vec<SentIdentity>, SendError> {
+fn outcome(result: Result<http::Response, http::Error>, identities: &[String]) -> Result<Vec<SentIdentity>, SendError> {
     let resp = result?;
     let body = resp.text().trim().to_string();
     match resp.status {
@@ -187,13 +155,8 @@ fn outcome(
             reason: format!("Kannel answered 429: {body}"),
             retry_after_ms: resp.retry_after_ms(),
         })),
-        500..=599 => Err(SendError::Retryable(format!(
-            "Kannel answered {}: {body}",
-            resp.status
-        ))),
-        status => Err(SendError::Permanent(format!(
-            "Kannel refused the message with {status}: {body}"
-        ))),
+        500..=599 => Err(SendError::Retryable(format!("Kannel answered {}: {body}", resp.status))),
+        status => Err(SendError::Permanent(format!("Kannel refused the message with {status}: {body}"))),
     }
 }
 
@@ -208,9 +171,7 @@ fn route(path: &str) -> Result<Route, ParseError> {
     match path.trim_end_matches('/') {
         "" => Ok(Route::Message),
         "/status" => Ok(Route::Status),
-        other => Err(ParseError::NotFound(format!(
-            "no route '{other}'; use / or /status/"
-        ))),
+        other => Err(ParseError::NotFound(format!("no route '{other}'; use / or /status/"))),
     }
 }
 
@@ -226,23 +187,14 @@ fn message(req: &HttpRequest) -> Result<Incoming, ParseError> {
     let identity = required_text(&raw, "id")?;
     let charset_name = lossy(&raw, "charset");
     let coding = lossy(&raw, "coding");
-    let bytes = raw
-        .get("text")
-        .ok_or_else(|| ParseError::InvalidRequest("missing parameter 'text'".into()))?;
+    let bytes = raw.get("text").ok_or_else(|| ParseError::InvalidRequest("missing parameter 'text'".into()))?;
     let charset = charset::for_incoming(charset_name.as_deref(), coding.as_deref(), bytes);
-    if charset_name
-        .as_deref()
-        .is_some_and(|c| !c.trim().is_empty() && Charset::from_name(c).is_none())
-    {
-        log::warn(&format!(
-            "unknown charset {charset_name:?}; decoding as {charset:?}"
-        ));
+    if charset_name.as_deref().is_some_and(|c| !c.trim().is_empty() && Charset::from_name(c).is_none()) {
+        log::warn(&format!("unknown charset {charset_name:?}; decoding as {charset:?}"));
     }
     let text = charset.decode(bytes).trim().to_string();
     if text.is_empty() {
-        return Err(ParseError::InvalidRequest(
-            "parameter 'text' is empty".into(),
-        ));
+        return Err(ParseError::InvalidRequest("parameter 'text' is empty".into()));
     }
     let mut message = IncomingMessage::new(identity, text);
     message.fields = other_fields(&raw);
@@ -251,24 +203,16 @@ fn message(req: &HttpRequest) -> Result<Incoming, ParseError> {
 
 /// A required parameter as trimmed text, or a 400 naming it.
 fn required_text(raw: &RawParams, name: &str) -> Result<String, ParseError> {
-    match raw
-        .get(name)
-        .map(|v| String::from_utf8_lossy(v).trim().to_string())
-    {
+    match raw.get(name).map(|v| String::from_utf8_lossy(v).trim().to_string()) {
         Some(v) if !v.is_empty() => Ok(v),
-        Some(_) => Err(ParseError::InvalidRequest(format!(
-            "parameter '{name}' is empty"
-        ))),
-        None => Err(ParseError::InvalidRequest(format!(
-            "missing parameter '{name}'"
-        ))),
+        Some(_) => Err(ParseError::InvalidRequest(format!("parameter '{name}' is empty"))),
+        None => Err(ParseError::InvalidRequest(format!("missing parameter '{name}'"))),
     }
 }
 
 /// An optional parameter as text.
 fn lossy(raw: &RawParams, name: &str) -> Option<String> {
-    raw.get(name)
-        .map(|v| String::from_utf8_lossy(v).into_owned())
+    raw.get(name).map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
 /// Everything but `id` and `text` (charset, coding, smsc, to, ...), first
@@ -288,29 +232,15 @@ fn report(req: &HttpRequest) -> Result<Incoming, ParseError> {
     let q = Params::from_query(req);
     let message_id = q.required("message_id")?;
     let status = dlr_status(&q.required("status")?)?;
-    let nonempty = |name: &str| {
-        q.get(name)
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
-    };
-    let detail_parts: Vec<String> = [
-        nonempty("status_text"),
-        nonempty("sms_id").map(|id| format!("sms_id {id}")),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let nonempty = |name: &str| q.get(name).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    let detail_parts: Vec<String> =
+        [nonempty("status_text"), nonempty("sms_id").map(|id| format!("sms_id {id}"))].into_iter().flatten().collect();
     let report = StatusReport {
         message_id: Some(message_id),
         external_id: None,
         identity: nonempty("identity"),
         status,
-        detail: if detail_parts.is_empty() {
-            None
-        } else {
-            Some(detail_parts.join("; "))
-        },
+        detail: if detail_parts.is_empty() { None } else { Some(detail_parts.join("; ")) },
     };
     Ok(Incoming::reports(vec![report]).with_response(empty_ok()))
 }
@@ -331,10 +261,7 @@ fn dlr_status(value: &str) -> Result<DeliveryStatus, ParseError> {
 impl Backend for Kannel {
     fn parse_incoming(_ctx: BackendContext, req: HttpRequest) -> Result<Incoming, ParseError> {
         if req.method != "GET" {
-            return Err(ParseError::MethodNotAllowed(format!(
-                "method {} not allowed; Kannel uses GET",
-                req.method
-            )));
+            return Err(ParseError::MethodNotAllowed(format!("method {} not allowed; Kannel uses GET", req.method)));
         }
         match route(&req.path)? {
             Route::Message => message(&req),

@@ -35,9 +35,7 @@ fn route(path: &str) -> Result<Route, ParseError> {
     match path.trim_end_matches('/') {
         "" => Ok(Route::Message),
         "/status" => Ok(Route::Status),
-        other => Err(ParseError::NotFound(format!(
-            "no route '{other}'; use / or /status/"
-        ))),
+        other => Err(ParseError::NotFound(format!("no route '{other}'; use / or /status/"))),
     }
 }
 
@@ -51,19 +49,13 @@ fn params(req: &HttpRequest) -> Result<(Params, Vec<(String, String)>), ParseErr
             Ok((form, signed))
         }
         "GET" => Ok((Params::from_query(req), Vec::new())),
-        other => Err(ParseError::MethodNotAllowed(format!(
-            "method {other} not allowed; Twilio uses POST or GET"
-        ))),
+        other => Err(ParseError::MethodNotAllowed(format!("method {other} not allowed; Twilio uses POST or GET"))),
     }
 }
 
 /// Refuses requests that Twilio did not sign, unless the operator turned
 /// validation off.
-fn check_signature(
-    config: &Config,
-    req: &HttpRequest,
-    signed: &[(String, String)],
-) -> Result<(), ParseError> {
+fn check_signature(config: &Config, req: &HttpRequest, signed: &[(String, String)]) -> Result<(), ParseError> {
     if !config.bool_or("validate_signature", true)? {
         return Ok(());
     }
@@ -77,9 +69,7 @@ fn check_signature(
         }
         Some(t) if !t.is_empty() => t,
         _ => {
-            return Err(ParseError::Config(
-                "config key 'auth_token' is required to validate signatures".into(),
-            ));
+            return Err(ParseError::Config("config key 'auth_token' is required to validate signatures".into()));
         }
     };
     let signature = req
@@ -88,20 +78,13 @@ fn check_signature(
     if signature::verify(&token, &req.url, signed, signature.trim()) {
         Ok(())
     } else {
-        Err(ParseError::Forbidden(
-            "X-Twilio-Signature does not match the request".into(),
-        ))
+        Err(ParseError::Forbidden("X-Twilio-Signature does not match the request".into()))
     }
 }
 
 /// The first non-empty value among `names` (Twilio repeats ids under old names).
 fn first_of(params: &Params, names: &[&str]) -> Option<String> {
-    names
-        .iter()
-        .filter_map(|n| params.get(n))
-        .map(str::trim)
-        .find(|v| !v.is_empty())
-        .map(str::to_string)
+    names.iter().filter_map(|n| params.get(n)).map(str::trim).find(|v| !v.is_empty()).map(str::to_string)
 }
 
 /// One inbound SMS or MMS.
@@ -143,9 +126,7 @@ fn delivery_status(name: &str) -> Result<DeliveryStatus, ParseError> {
         "sent" => Ok(DeliveryStatus::Sent),
         "delivered" | "read" => Ok(DeliveryStatus::Delivered),
         "undelivered" | "failed" | "canceled" => Ok(DeliveryStatus::Failed),
-        other => Err(ParseError::InvalidRequest(format!(
-            "MessageStatus '{other}' is not a status of a sent message"
-        ))),
+        other => Err(ParseError::InvalidRequest(format!("MessageStatus '{other}' is not a status of a sent message"))),
     }
 }
 
@@ -188,18 +169,11 @@ impl Settings {
         let from = c.string("from")?.filter(|v| !v.is_empty());
         let messaging_service_sid = c.string("messaging_service_sid")?.filter(|v| !v.is_empty());
         if from.is_none() && messaging_service_sid.is_none() {
-            return Err(ConfigError(
-                "config key 'from' or 'messaging_service_sid' is required to send".into(),
-            ));
+            return Err(ConfigError("config key 'from' or 'messaging_service_sid' is required to send".into()));
         }
-        let status_callback = c
-            .bool_or("status_callback", false)?
-            .then(|| format!("{}status/", ctx.base_url));
+        let status_callback = c.bool_or("status_callback", false)?.then(|| format!("{}status/", ctx.base_url));
         Ok(Settings {
-            messages_url: format!(
-                "{}/2010-04-01/Accounts/{account_sid}/Messages.json",
-                api_base.trim_end_matches('/')
-            ),
+            messages_url: format!("{}/2010-04-01/Accounts/{account_sid}/Messages.json", api_base.trim_end_matches('/')),
             auth_token: c.required("auth_token")?,
             account_sid,
             from,
@@ -222,8 +196,7 @@ impl Settings {
         if let Some(url) = &self.status_callback {
             form.push("StatusCallback", url);
         }
-        Request::post_form(&self.messages_url, &form)
-            .basic_auth(&self.account_sid, &self.auth_token)
+        Request::post_form(&self.messages_url, &form).basic_auth(&self.account_sid, &self.auth_token)
     }
 }
 
@@ -237,10 +210,7 @@ fn attempt(result: Result<http::Response, http::Error>) -> Result<Option<String>
             reason: twilio_error(&resp, &reply),
             retry_after_ms: resp.retry_after_ms(),
         })),
-        401 => Err(SendError::Config(format!(
-            "Twilio refused the credentials: {}",
-            twilio_error(&resp, &reply)
-        ))),
+        401 => Err(SendError::Config(format!("Twilio refused the credentials: {}", twilio_error(&resp, &reply)))),
         500..=599 => Err(SendError::Retryable(twilio_error(&resp, &reply))),
         _ => Err(SendError::Permanent(twilio_error(&resp, &reply))),
     }
@@ -249,10 +219,7 @@ fn attempt(result: Result<http::Response, http::Error>) -> Result<Option<String>
 /// "Twilio error 21211: The 'To' number ... (HTTP 400)", from Twilio's error
 /// JSON, or the body as text when it is not one.
 fn twilio_error(resp: &http::Response, reply: &Value) -> String {
-    let code = reply
-        .get("code")
-        .filter(|c| !c.is_null())
-        .map(|c| c.to_string());
+    let code = reply.get("code").filter(|c| !c.is_null()).map(|c| c.to_string());
     let message = reply.get("message").and_then(Value::as_str);
     match (code, message) {
         (Some(code), Some(message)) => {
@@ -291,17 +258,10 @@ fn send_each(settings: &Settings, msg: &OutgoingMessage) -> Result<Vec<SentIdent
             None => attempt(settings.request(msg, identity).send()),
         };
         match result {
-            Ok(external_id) => sent.push(SentIdentity {
-                identity: identity.clone(),
-                external_id,
-            }),
+            Ok(external_id) => sent.push(SentIdentity { identity: identity.clone(), external_id }),
             Err(e) => {
                 let (reason, retryable) = reason_and_retryable(&e);
-                failed.push(FailedIdentity {
-                    identity: identity.clone(),
-                    reason,
-                    retryable,
-                });
+                failed.push(FailedIdentity { identity: identity.clone(), reason, retryable });
                 first_error.get_or_insert(e);
             }
         }
@@ -318,11 +278,7 @@ impl Backend for Twilio {
         let (params, signed) = params(&req)?;
         let route = route(&req.path)?;
         check_signature(&Config::parse(&ctx.config)?, &req, &signed)?;
-        if is_status_callback(&route, &params) {
-            report(&params)
-        } else {
-            message(&params)
-        }
+        if is_status_callback(&route, &params) { report(&params) } else { message(&params) }
     }
 
     fn send(ctx: BackendContext, msg: OutgoingMessage) -> Result<Vec<SentIdentity>, SendError> {
@@ -341,23 +297,11 @@ mod tests {
 
     #[test]
     fn statuses_map_to_delivery_states() {
-        assert!(matches!(
-            delivery_status("queued"),
-            Ok(DeliveryStatus::Queued)
-        ));
+        assert!(matches!(delivery_status("queued"), Ok(DeliveryStatus::Queued)));
         assert!(matches!(delivery_status("sent"), Ok(DeliveryStatus::Sent)));
-        assert!(matches!(
-            delivery_status("read"),
-            Ok(DeliveryStatus::Delivered)
-        ));
-        assert!(matches!(
-            delivery_status("undelivered"),
-            Ok(DeliveryStatus::Failed)
-        ));
-        assert!(matches!(
-            delivery_status("received"),
-            Err(ParseError::InvalidRequest(_))
-        ));
+        assert!(matches!(delivery_status("read"), Ok(DeliveryStatus::Delivered)));
+        assert!(matches!(delivery_status("undelivered"), Ok(DeliveryStatus::Failed)));
+        assert!(matches!(delivery_status("received"), Err(ParseError::InvalidRequest(_))));
     }
 
     #[test]

@@ -35,12 +35,7 @@ pub fn verify(auth_token: &str, url: &str, params: &[(String, String)], signatur
     // Check every candidate so the time taken does not depend on which matched.
     candidates
         .iter()
-        .map(|candidate| {
-            constant_time_eq(
-                compute(auth_token, candidate, params).as_bytes(),
-                signature.as_bytes(),
-            )
-        })
+        .map(|candidate| constant_time_eq(compute(auth_token, candidate, params).as_bytes(), signature.as_bytes()))
         .fold(false, |any, ok| any | ok)
 }
 
@@ -49,11 +44,7 @@ fn split_url(url: &str) -> Option<(&str, &str, &str)> {
     let scheme_end = url.find("://")? + 3;
     let after = &url[scheme_end..];
     let authority_len = after.find(['/', '?', '#']).unwrap_or(after.len());
-    Some((
-        &url[..scheme_end],
-        &after[..authority_len],
-        &after[authority_len..],
-    ))
+    Some((&url[..scheme_end], &after[..authority_len], &after[authority_len..]))
 }
 
 /// The port of an authority, if it names one (IPv6 brackets respected).
@@ -100,10 +91,7 @@ mod tests {
     use super::*;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
+        items.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
     }
 
     /// The example from Twilio's security documentation.
@@ -117,68 +105,33 @@ mod tests {
             ("To", "+18005551212"),
         ]);
         let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
-        assert_eq!(
-            compute("12345", url, &params),
-            "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
-        );
+        assert_eq!(compute("12345", url, &params), "0/KCTR6DLpKmkAf8muzZqo1nDgQ=");
     }
 
     #[test]
     fn order_of_parameters_does_not_matter_but_values_do() {
         let a = pairs(&[("b", "2"), ("a", "1")]);
         let b = pairs(&[("a", "1"), ("b", "2")]);
-        assert_eq!(
-            compute("t", "https://x/", &a),
-            compute("t", "https://x/", &b)
-        );
-        assert_ne!(
-            compute("t", "https://x/", &a),
-            compute("t", "https://x/", &pairs(&[("a", "1")]))
-        );
+        assert_eq!(compute("t", "https://x/", &a), compute("t", "https://x/", &b));
+        assert_ne!(compute("t", "https://x/", &a), compute("t", "https://x/", &pairs(&[("a", "1")])));
     }
 
     #[test]
     fn ports_are_tried_both_ways() {
         let params = pairs(&[("Body", "hi")]);
         let signed_without = compute("t", "https://gw.example/backends/twilio/", &params);
-        assert!(verify(
-            "t",
-            "https://gw.example:443/backends/twilio/",
-            &params,
-            &signed_without
-        ));
+        assert!(verify("t", "https://gw.example:443/backends/twilio/", &params, &signed_without));
         let signed_with = compute("t", "https://gw.example:443/backends/twilio/", &params);
-        assert!(verify(
-            "t",
-            "https://gw.example/backends/twilio/",
-            &params,
-            &signed_with
-        ));
-        assert!(!verify(
-            "t",
-            "https://gw.example/backends/twilio/",
-            &params,
-            "bm9wZQ=="
-        ));
-        assert!(!verify(
-            "other",
-            "https://gw.example/backends/twilio/",
-            &params,
-            &signed_without
-        ));
+        assert!(verify("t", "https://gw.example/backends/twilio/", &params, &signed_with));
+        assert!(!verify("t", "https://gw.example/backends/twilio/", &params, "bm9wZQ=="));
+        assert!(!verify("other", "https://gw.example/backends/twilio/", &params, &signed_without));
     }
 
     #[test]
     fn url_surgery_respects_ipv6_and_queries() {
-        assert_eq!(
-            without_port("http://[::1]:8080/a?b=c:1"),
-            Some("http://[::1]/a?b=c:1".into())
-        );
+        assert_eq!(without_port("http://[::1]:8080/a?b=c:1"), Some("http://[::1]/a?b=c:1".into()));
         assert_eq!(without_port("http://[::1]/a"), None);
-        assert_eq!(
-            with_default_port("https://h/a?x=1"),
-            Some("https://h:443/a?x=1".into())
-        );
+        assert_eq!(with_default_port("https://h/a?x=1"), Some("https://h:443/a?x=1".into()));
         assert_eq!(with_default_port("https://h:8443/a"), None);
     }
 }

@@ -16,23 +16,10 @@ use smsgw_guest::*;
 struct Vumi;
 
 /// Fields every Vumi message carries.
-const REQUIRED: &[&str] = &[
-    "message_id",
-    "to_addr",
-    "from_addr",
-    "transport_name",
-    "transport_type",
-];
+const REQUIRED: &[&str] = &["message_id", "to_addr", "from_addr", "transport_name", "transport_type"];
 
 /// Message fields worth keeping for apps and replies.
-const KEPT: &[&str] = &[
-    "to_addr",
-    "transport_name",
-    "transport_type",
-    "in_reply_to",
-    "session_event",
-    "group",
-];
+const KEPT: &[&str] = &["to_addr", "transport_name", "transport_type", "in_reply_to", "session_event", "group"];
 
 /// Context fields passed through to Vumi when an app or the API sets them.
 const PASSED_THROUGH: &[&str] = &["from_addr", "endpoint"];
@@ -41,12 +28,8 @@ const PASSED_THROUGH: &[&str] = &["from_addr", "endpoint"];
 fn json_object(body: &[u8]) -> Result<Map<String, Value>, ParseError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(object)) => Ok(object),
-        Ok(_) => Err(ParseError::InvalidRequest(
-            "body must be a JSON object".into(),
-        )),
-        Err(e) => Err(ParseError::InvalidRequest(format!(
-            "body is not valid JSON: {e}"
-        ))),
+        Ok(_) => Err(ParseError::InvalidRequest("body must be a JSON object".into())),
+        Err(e) => Err(ParseError::InvalidRequest(format!("body is not valid JSON: {e}"))),
     }
 }
 
@@ -54,15 +37,9 @@ fn json_object(body: &[u8]) -> Result<Map<String, Value>, ParseError> {
 fn required<'a>(object: &'a Map<String, Value>, name: &str) -> Result<&'a str, ParseError> {
     match object.get(name) {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
-        Some(Value::String(_)) => Err(ParseError::InvalidRequest(format!(
-            "field '{name}' is empty"
-        ))),
-        None | Some(Value::Null) => Err(ParseError::InvalidRequest(format!(
-            "missing field '{name}'"
-        ))),
-        Some(_) => Err(ParseError::InvalidRequest(format!(
-            "field '{name}' must be a string"
-        ))),
+        Some(Value::String(_)) => Err(ParseError::InvalidRequest(format!("field '{name}' is empty"))),
+        None | Some(Value::Null) => Err(ParseError::InvalidRequest(format!("missing field '{name}'"))),
+        Some(_) => Err(ParseError::InvalidRequest(format!("field '{name}' must be a string"))),
     }
 }
 
@@ -89,21 +66,13 @@ fn message(object: &Map<String, Value>) -> Result<Incoming, ParseError> {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
         Some(_) => {
-            return Err(ParseError::InvalidRequest(
-                "field 'content' must be a string or null".into(),
-            ));
+            return Err(ParseError::InvalidRequest("field 'content' must be a string or null".into()));
         }
     };
     let mut message = IncomingMessage::new(required(object, "from_addr")?, text);
     message.external_id = Some(required(object, "message_id")?.to_string());
-    message.received_at = object
-        .get("timestamp")
-        .and_then(Value::as_str)
-        .and_then(timestamp::parse_ms);
-    message.fields = KEPT
-        .iter()
-        .filter_map(|name| Some((name.to_string(), optional_text(object, name)?)))
-        .collect();
+    message.received_at = object.get("timestamp").and_then(Value::as_str).and_then(timestamp::parse_ms);
+    message.fields = KEPT.iter().filter_map(|name| Some((name.to_string(), optional_text(object, name)?))).collect();
     Ok(Incoming::messages(vec![message]).with_response(ok()))
 }
 
@@ -132,9 +101,7 @@ fn event(object: &Map<String, Value>) -> Result<Incoming, ParseError> {
 }
 
 /// A delivery report's `delivery_status`: pending means the network has it.
-fn delivery_status(
-    object: &Map<String, Value>,
-) -> Result<(DeliveryStatus, Option<String>), ParseError> {
+fn delivery_status(object: &Map<String, Value>) -> Result<(DeliveryStatus, Option<String>), ParseError> {
     let status = match required(object, "delivery_status")? {
         "delivered" => DeliveryStatus::Delivered,
         "pending" => DeliveryStatus::Sent,
@@ -150,8 +117,7 @@ fn delivery_status(
 
 /// Events are told apart from messages by their `event_type`.
 fn is_event(object: &Map<String, Value>) -> bool {
-    object.contains_key("event_type")
-        || object.get("message_type").and_then(Value::as_str) == Some("event")
+    object.contains_key("event_type") || object.get("message_type").and_then(Value::as_str) == Some("event")
 }
 
 /// The operator's settings for sending.
@@ -171,27 +137,19 @@ impl Settings {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(map)) => map.clone(),
             Some(_) => {
-                return Err(ConfigError(
-                    "config key 'sendsms_params' must be a table".into(),
-                ));
+                return Err(ConfigError("config key 'sendsms_params' must be a table".into()));
             }
         };
         let user = c.string("sendsms_user")?.filter(|u| !u.is_empty());
         let pass = c.string("sendsms_pass")?.filter(|p| !p.is_empty());
-        Ok(Settings {
-            sendsms_url: c.required("sendsms_url")?,
-            params,
-            auth: user.zip(pass),
-        })
+        Ok(Settings { sendsms_url: c.required("sendsms_url")?, params, auth: user.zip(pass) })
     }
 
     /// The JSON POST for `msg`. Everything from the message is written so that
     /// it cannot form a `{{secret:NAME}}` reference; `sendsms_params` may.
     fn request(&self, msg: &OutgoingMessage) -> Request {
         let body = json::object_body(&self.params, &message_members(msg));
-        let req = Request::new("POST", &self.sendsms_url)
-            .header("content-type", "application/json")
-            .body(body);
+        let req = Request::new("POST", &self.sendsms_url).header("content-type", "application/json").body(body);
         match &self.auth {
             Some((user, pass)) => req.basic_auth(user, pass),
             None => req,
@@ -219,10 +177,7 @@ fn message_members(msg: &OutgoingMessage) -> Map<String, Value> {
 }
 
 /// What Vumi's answer means for the message.
-fn outcome(
-    result: Result<http::Response, http::Error>,
-    identities: &[String],
-) -> Result<Vec<SentIdentity>, SendError> {
+fn outcome(result: Result<http::Response, http::Error>, identities: &[String]) -> Result<Vec<SentIdentity>, SendError> {
     let resp = result?;
     let body = resp.text().trim().to_string();
     match resp.status {
@@ -231,13 +186,8 @@ fn outcome(
             reason: format!("Vumi answered 429: {body}"),
             retry_after_ms: resp.retry_after_ms(),
         })),
-        500..=599 => Err(SendError::Retryable(format!(
-            "Vumi answered {}: {body}",
-            resp.status
-        ))),
-        status => Err(SendError::Permanent(format!(
-            "Vumi refused the message with {status}: {body}"
-        ))),
+        500..=599 => Err(SendError::Retryable(format!("Vumi answered {}: {body}", resp.status))),
+        status => Err(SendError::Permanent(format!("Vumi refused the message with {status}: {body}"))),
     }
 }
 
@@ -254,9 +204,7 @@ fn sent_identities(resp: &http::Response, identities: &[String]) -> Vec<SentIden
     // One message answering for every identity: a single recipient, or one
     // message whose `to_addr` is the whole list.
     let shared = match sent_messages.as_slice() {
-        [only] if identities.len() == 1 || !only.get("to_addr").is_some_and(Value::is_string) => {
-            Some(*only)
-        }
+        [only] if identities.len() == 1 || !only.get("to_addr").is_some_and(Value::is_string) => Some(*only),
         _ => None,
     };
     let id_for = |identity: &str| {
@@ -269,35 +217,19 @@ fn sent_identities(resp: &http::Response, identities: &[String]) -> Vec<SentIden
             .and_then(Value::as_str)
             .map(str::to_string)
     };
-    identities
-        .iter()
-        .map(|i| SentIdentity {
-            identity: i.clone(),
-            external_id: id_for(i),
-        })
-        .collect()
+    identities.iter().map(|i| SentIdentity { identity: i.clone(), external_id: id_for(i) }).collect()
 }
 
 impl Backend for Vumi {
     fn parse_incoming(_ctx: BackendContext, req: HttpRequest) -> Result<Incoming, ParseError> {
         if req.method != "POST" {
-            return Err(ParseError::MethodNotAllowed(format!(
-                "method {} not allowed; Vumi uses POST",
-                req.method
-            )));
+            return Err(ParseError::MethodNotAllowed(format!("method {} not allowed; Vumi uses POST", req.method)));
         }
         if req.path != "/" {
-            return Err(ParseError::NotFound(format!(
-                "no route '{}'; Vumi posts to /",
-                req.path
-            )));
+            return Err(ParseError::NotFound(format!("no route '{}'; Vumi posts to /", req.path)));
         }
         let object = json_object(&req.body)?;
-        if is_event(&object) {
-            event(&object)
-        } else {
-            message(&object)
-        }
+        if is_event(&object) { event(&object) } else { message(&object) }
     }
 
     fn send(ctx: BackendContext, msg: OutgoingMessage) -> Result<Vec<SentIdentity>, SendError> {

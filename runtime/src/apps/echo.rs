@@ -35,8 +35,7 @@ fn parse(text: &str) -> Option<&str> {
         return Some("");
     }
     // "echoes" is not the keyword: require whitespace after it.
-    rest.starts_with(char::is_whitespace)
-        .then(|| rest.trim_start())
+    rest.starts_with(char::is_whitespace).then(|| rest.trim_start())
 }
 
 #[cfg(test)]

@@ -51,10 +51,7 @@ pub fn from_config(config: &crate::config::AppsConfig) -> anyhow::Result<Vec<Box
                 "echo" => Box::new(Echo),
                 "ping" => Box::new(Ping),
                 "webhook" => {
-                    let cfg = config
-                        .webhook
-                        .as_ref()
-                        .ok_or_else(|| anyhow::anyhow!("[apps.webhook] missing"))?;
+                    let cfg = config.webhook.as_ref().ok_or_else(|| anyhow::anyhow!("[apps.webhook] missing"))?;
                     Box::new(Webhook::new(cfg)?)
                 }
                 other => anyhow::bail!("unknown app '{other}'"),

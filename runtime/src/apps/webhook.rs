@@ -37,15 +37,9 @@ struct Answer {
 impl Webhook {
     /// A webhook app for `config`.
     pub fn new(config: &WebhookConfig) -> anyhow::Result<Self> {
-        url::Url::parse(&config.url)
-            .with_context(|| format!("invalid webhook url '{}'", config.url))?;
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.timeout_ms))
-            .build()?;
-        Ok(Webhook {
-            url: config.url.clone(),
-            client,
-        })
+        url::Url::parse(&config.url).with_context(|| format!("invalid webhook url '{}'", config.url))?;
+        let client = reqwest::Client::builder().timeout(Duration::from_millis(config.timeout_ms)).build()?;
+        Ok(Webhook { url: config.url.clone(), client })
     }
 }
 
@@ -56,18 +50,9 @@ impl App for Webhook {
     }
 
     async fn handle(&self, message: &InboundMessage) -> anyhow::Result<Handled> {
-        let response = self
-            .client
-            .post(&self.url)
-            .json(message)
-            .send()
-            .await
-            .context("webhook request failed")?;
+        let response = self.client.post(&self.url).json(message).send().await.context("webhook request failed")?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .context("webhook answer unreadable")?;
+        let body = response.bytes().await.context("webhook answer unreadable")?;
         if !status.is_success() {
             anyhow::bail!("webhook answered {status}");
         }

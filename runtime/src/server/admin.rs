@@ -35,9 +35,7 @@ fn error(status: StatusCode, reason: impl Into<String>) -> Response {
 
 fn deploy_error(e: DeployError) -> Response {
     let status = match &e {
-        DeployError::Invalid(_) | DeployError::FixturesFailed(_) => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        DeployError::Invalid(_) | DeployError::FixturesFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
         DeployError::Conflict(_) => StatusCode::CONFLICT,
         DeployError::NotFound(_) => StatusCode::NOT_FOUND,
         DeployError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -59,10 +57,7 @@ async fn authenticate(
     next: Next,
 ) -> Response {
     let Some(expected) = &state.admin_token else {
-        return error(
-            StatusCode::FORBIDDEN,
-            "the admin API is disabled: set SMSGW_ADMIN_TOKEN or admin_token_file",
-        );
+        return error(StatusCode::FORBIDDEN, "the admin API is disabled: set SMSGW_ADMIN_TOKEN or admin_token_file");
     };
     let given = headers
         .get("authorization")
@@ -71,12 +66,7 @@ async fn authenticate(
         .map(str::trim);
     match given {
         Some(token) if same_token(token.as_bytes(), expected.as_bytes()) => next.run(request).await,
-        _ => (
-            StatusCode::UNAUTHORIZED,
-            [("www-authenticate", "Bearer")],
-            "",
-        )
-            .into_response(),
+        _ => (StatusCode::UNAUTHORIZED, [("www-authenticate", "Bearer")], "").into_response(),
     }
 }
 
@@ -137,17 +127,9 @@ async fn show(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> R
 
 /// `PUT` with multipart (`component`, `config`, optional `fixtures`), or a
 /// JSON body of settings alone to reconfigure the active component.
-async fn upload(
-    State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
-    request: Request,
-) -> Response {
-    let content_type = request
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+async fn upload(State(state): State<Arc<AppState>>, Path(name): Path<String>, request: Request) -> Response {
+    let content_type =
+        request.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     let (wasm, settings, fixtures) = if content_type.starts_with("multipart/form-data") {
         let multipart = match Multipart::from_request(request, &state).await {
             Ok(m) => m,
@@ -191,43 +173,28 @@ async fn read_parts(mut multipart: Multipart) -> Result<Parts, Response> {
             Err(e) => return Err(error(e.status(), e.body_text())),
         };
         let name = field.name().unwrap_or("").to_string();
-        let bytes = field
-            .bytes()
-            .await
-            .map_err(|e| error(e.status(), e.body_text()))?;
+        let bytes = field.bytes().await.map_err(|e| error(e.status(), e.body_text()))?;
         match name.as_str() {
             "component" => wasm = Some(bytes.to_vec()),
             "config" => {
                 settings = Some(
-                    serde_json::from_slice::<UploadSettings>(&bytes).map_err(|e| {
-                        error(
-                            StatusCode::BAD_REQUEST,
-                            format!("invalid 'config' part: {e}"),
-                        )
-                    })?,
+                    serde_json::from_slice::<UploadSettings>(&bytes)
+                        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid 'config' part: {e}")))?,
                 )
             }
             "fixtures" => {
-                fixtures = Some(serde_json::from_slice::<FixtureFile>(&bytes).map_err(|e| {
-                    error(
-                        StatusCode::BAD_REQUEST,
-                        format!("invalid 'fixtures' part: {e}"),
-                    )
-                })?)
+                fixtures = Some(
+                    serde_json::from_slice::<FixtureFile>(&bytes)
+                        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid 'fixtures' part: {e}")))?,
+                )
             }
             other => {
-                return Err(error(
-                    StatusCode::BAD_REQUEST,
-                    format!("unexpected part '{other}'"),
-                ));
+                return Err(error(StatusCode::BAD_REQUEST, format!("unexpected part '{other}'")));
             }
         }
     }
     if wasm.is_none() {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            "missing 'component' part (the .wasm file)",
-        ));
+        return Err(error(StatusCode::BAD_REQUEST, "missing 'component' part (the .wasm file)"));
     }
     Ok((wasm, settings.unwrap_or_default(), fixtures))
 }
@@ -238,11 +205,7 @@ struct RollbackRequest {
     version: Option<i64>,
 }
 
-async fn rollback(
-    State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
-    body: axum::body::Bytes,
-) -> Response {
+async fn rollback(State(state): State<Arc<AppState>>, Path(name): Path<String>, body: axum::body::Bytes) -> Response {
     let req: RollbackRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RollbackRequest::default()
     } else {
@@ -252,18 +215,14 @@ async fn rollback(
         }
     };
     match state.deployer.rollback(&name, req.version).await {
-        Ok(v) => Json(json!({ "name": name, "active_version": v.version, "sha256": v.sha256 }))
-            .into_response(),
+        Ok(v) => Json(json!({ "name": name, "active_version": v.version, "sha256": v.sha256 })).into_response(),
         Err(e) => deploy_error(e),
     }
 }
 
 async fn remove(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
     match state.deployer.delete(&name).await {
-        Ok(failed) => {
-            Json(json!({ "name": name, "deleted": true, "queued_messages_failed": failed }))
-                .into_response()
-        }
+        Ok(failed) => Json(json!({ "name": name, "deleted": true, "queued_messages_failed": failed })).into_response(),
         Err(e) => deploy_error(e),
     }
 }

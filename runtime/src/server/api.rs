@@ -20,9 +20,7 @@ const MAX_TEXT_BYTES: usize = 64 * 1024;
 const MAX_RECIPIENTS: usize = 1000;
 
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/messages", get(list).post(create))
-        .route("/messages/{id}", get(show))
+    Router::new().route("/messages", get(list).post(create)).route("/messages/{id}", get(show))
 }
 
 /// A JSON error with a reason.
@@ -40,56 +38,32 @@ struct CreateMessage {
     context: serde_json::Map<String, serde_json::Value>,
 }
 
-async fn create(
-    State(state): State<Arc<AppState>>,
-    body: Result<Json<CreateMessage>, JsonRejection>,
-) -> Response {
+async fn create(State(state): State<Arc<AppState>>, body: Result<Json<CreateMessage>, JsonRejection>) -> Response {
     let Json(req) = match body {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
     if state.registry.get(&req.backend).is_none() {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("no backend named '{}'", req.backend),
-        );
+        return error(StatusCode::UNPROCESSABLE_ENTITY, format!("no backend named '{}'", req.backend));
     }
     if req.to.is_empty() {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "'to' must list at least one identity",
-        );
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "'to' must list at least one identity");
     }
     if req.to.len() > MAX_RECIPIENTS {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("'to' lists more than {MAX_RECIPIENTS} identities"),
-        );
+        return error(StatusCode::UNPROCESSABLE_ENTITY, format!("'to' lists more than {MAX_RECIPIENTS} identities"));
     }
     if let Some(bad) = req.to.iter().find(|t| t.trim().is_empty() || t.len() > 256) {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("invalid identity '{bad}' in 'to'"),
-        );
+        return error(StatusCode::UNPROCESSABLE_ENTITY, format!("invalid identity '{bad}' in 'to'"));
     }
     if req.text.len() > MAX_TEXT_BYTES {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("'text' is longer than {MAX_TEXT_BYTES} bytes"),
-        );
+        return error(StatusCode::UNPROCESSABLE_ENTITY, format!("'text' is longer than {MAX_TEXT_BYTES} bytes"));
     }
     let in_response_to = match req.context.get("in_response_to") {
         None | Some(serde_json::Value::Null) => None,
-        Some(v) => match v
-            .as_i64()
-            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        {
+        Some(v) => match v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())) {
             Some(id) => Some(id),
             None => {
-                return error(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "context.in_response_to must be a message id",
-                );
+                return error(StatusCode::UNPROCESSABLE_ENTITY, "context.in_response_to must be a message id");
             }
         },
     };
@@ -112,21 +86,12 @@ async fn create(
             to.push(t);
         }
     }
-    let message = NewOutbound {
-        backend: req.backend,
-        text: req.text,
-        identities: to,
-        in_response_to,
-        context: req.context,
-    };
+    let message =
+        NewOutbound { backend: req.backend, text: req.text, identities: to, in_response_to, context: req.context };
     match state.store.enqueue(message).await {
         Ok(id) => {
             state.outbound_wake.notify_waiters();
-            (
-                StatusCode::ACCEPTED,
-                Json(json!({ "id": id, "status": "queued" })),
-            )
-                .into_response()
+            (StatusCode::ACCEPTED, Json(json!({ "id": id, "status": "queued" }))).into_response()
         }
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
@@ -134,10 +99,7 @@ async fn create(
 
 async fn show(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
     let Ok(id) = id.parse::<i64>() else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("'{id}' is not a message id"),
-        );
+        return error(StatusCode::BAD_REQUEST, format!("'{id}' is not a message id"));
     };
     match state.store.get(id).await {
         Ok(Some(m)) => Json(m).into_response(),
@@ -167,31 +129,17 @@ async fn list(
         Some("in") => Some(Direction::In),
         Some("out") => Some(Direction::Out),
         Some(other) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("direction must be 'in' or 'out', not '{other}'"),
-            );
+            return error(StatusCode::BAD_REQUEST, format!("direction must be 'in' or 'out', not '{other}'"));
         }
     };
     let limit = match q.limit.as_deref().map(str::parse::<usize>) {
         None => 50,
         Some(Ok(n)) if (1..=1000).contains(&n) => n,
         _ => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "limit must be a number from 1 to 1000",
-            );
+            return error(StatusCode::BAD_REQUEST, "limit must be a number from 1 to 1000");
         }
     };
-    match state
-        .store
-        .list(MessageFilter {
-            direction,
-            backend: q.backend,
-            limit,
-        })
-        .await
-    {
+    match state.store.list(MessageFilter { direction, backend: q.backend, limit }).await {
         Ok(messages) => Json(json!({ "messages": messages })).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }

@@ -19,12 +19,7 @@ use crate::wasm::sandbox::CallError;
 fn plain(status: StatusCode, text: impl Into<String>) -> Response {
     let mut text = text.into();
     text.push('\n');
-    (
-        status,
-        [("content-type", "text/plain; charset=utf-8")],
-        text,
-    )
-        .into_response()
+    (status, [("content-type", "text/plain; charset=utf-8")], text).into_response()
 }
 
 /// Any method on `/backends/{name}/...`.
@@ -33,11 +28,7 @@ pub async fn handle(
     Path(params): Path<Vec<(String, String)>>,
     request: Request,
 ) -> Response {
-    let name = params
-        .iter()
-        .find(|(k, _)| k == "name")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+    let name = params.iter().find(|(k, _)| k == "name").map(|(_, v)| v.clone()).unwrap_or_default();
     let Some(backend) = state.registry.get(&name) else {
         return plain(StatusCode::NOT_FOUND, format!("no backend named '{name}'"));
     };
@@ -47,10 +38,7 @@ pub async fn handle(
         Err(_) => {
             return plain(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "request body larger than {} bytes",
-                    state.max_inbound_body_bytes
-                ),
+                format!("request body larger than {} bytes", state.max_inbound_body_bytes),
             );
         }
     };
@@ -58,24 +46,12 @@ pub async fn handle(
     let path = parts.uri.path().strip_prefix(&prefix).unwrap_or("/");
     let path = if path.is_empty() { "/" } else { path };
     let query = parts.uri.query().unwrap_or("").to_string();
-    let url = format!(
-        "{}{}",
-        state.public_url,
-        parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or(parts.uri.path())
-    );
+    let url =
+        format!("{}{}", state.public_url, parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or(parts.uri.path()));
     let headers = parts
         .headers
         .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
     let http_request = HttpRequest {
         method: parts.method.as_str().to_string(),
@@ -92,44 +68,26 @@ pub async fn handle(
     let output = backend.sandbox.parse_incoming(http_request).await;
     note_outcome(&backend, &output.result);
     let stats = &backend.stats;
-    CallStats::bump(if matches!(output.result, Ok(Ok(_))) {
-        &stats.inbound_ok
-    } else {
-        &stats.inbound_failed
-    });
+    CallStats::bump(if matches!(output.result, Ok(Ok(_))) { &stats.inbound_ok } else { &stats.inbound_failed });
     let incoming = match output.result {
         Ok(Ok(incoming)) => incoming,
         Ok(Err(e)) => return parse_error(e),
         Err(CallError::Busy(_)) => {
             let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, "backend busy, retry later");
-            r.headers_mut()
-                .insert("retry-after", HeaderValue::from_static("1"));
+            r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
             return r;
         }
         // Details are in the gateway log; the provider only learns it failed.
         Err(_) => {
-            return plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "backend failed to process the request",
-            );
+            return plain(StatusCode::INTERNAL_SERVER_ERROR, "backend failed to process the request");
         }
     };
     if let Err(reason) = check_result(&incoming, backend.sandbox.limits()) {
-        tracing::warn!(
-            backend = name.as_str(),
-            "backend returned an invalid result: {reason}"
-        );
-        return plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "backend returned an invalid result",
-        );
+        tracing::warn!(backend = name.as_str(), "backend returned an invalid result: {reason}");
+        return plain(StatusCode::INTERNAL_SERVER_ERROR, "backend returned an invalid result");
     }
 
-    let Incoming {
-        messages,
-        reports,
-        response,
-    } = incoming;
+    let Incoming { messages, reports, response } = incoming;
     let new_messages: Vec<NewInbound> = messages
         .into_iter()
         .map(|m| NewInbound {
@@ -155,29 +113,15 @@ pub async fn handle(
             detail: r.detail,
         })
         .collect();
-    let recorded = match state
-        .store
-        .record_inbound(&name, new_messages.clone(), new_reports)
-        .await
-    {
+    let recorded = match state.store.record_inbound(&name, new_messages.clone(), new_reports).await {
         Ok(r) => r,
         Err(e) => {
-            tracing::error!(
-                backend = name.as_str(),
-                "could not store inbound request: {e}"
-            );
-            return plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "could not store the message, retry later",
-            );
+            tracing::error!(backend = name.as_str(), "could not store inbound request: {e}");
+            return plain(StatusCode::SERVICE_UNAVAILABLE, "could not store the message, retry later");
         }
     };
     if recorded.reports_unmatched > 0 {
-        tracing::info!(
-            backend = name.as_str(),
-            "{} status report(s) matched no message",
-            recorded.reports_unmatched
-        );
+        tracing::info!(backend = name.as_str(), "{} status report(s) matched no message", recorded.reports_unmatched);
     }
     for (id, m) in recorded.message_ids.iter().zip(new_messages) {
         let router = state.router.clone();
@@ -194,12 +138,7 @@ pub async fn handle(
     }
 
     match response {
-        None => (
-            StatusCode::OK,
-            [("content-type", "text/plain; charset=utf-8")],
-            "OK",
-        )
-            .into_response(),
+        None => (StatusCode::OK, [("content-type", "text/plain; charset=utf-8")], "OK").into_response(),
         Some(r) => {
             let mut out = Response::new(Body::from(r.body));
             *out.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
@@ -216,10 +155,7 @@ pub async fn handle(
 /// 503 while a backend is paused by its circuit breaker.
 fn paused(until: i64) -> Response {
     let secs = ((until - crate::store::now_ms()) / 1000).max(1);
-    let mut r = plain(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "backend paused after repeated failures, retry later",
-    );
+    let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, "backend paused after repeated failures, retry later");
     if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
         r.headers_mut().insert("retry-after", v);
     }
@@ -231,10 +167,7 @@ fn paused(until: i64) -> Response {
 pub fn note_outcome<T>(backend: &MountedBackend, result: &Result<T, CallError>) {
     let failed = matches!(result, Err(e) if !e.is_busy());
     if backend.breaker.record(failed) {
-        tracing::warn!(
-            backend = backend.name.as_str(),
-            "backend paused after repeated failures"
-        );
+        tracing::warn!(backend = backend.name.as_str(), "backend paused after repeated failures");
     }
 }
 
@@ -247,17 +180,11 @@ fn parse_error(e: ParseError) -> Response {
         ParseError::MethodNotAllowed(r) => plain(StatusCode::METHOD_NOT_ALLOWED, r),
         ParseError::Config(r) => {
             tracing::error!("backend configuration error: {r}");
-            plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "backend is misconfigured",
-            )
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "backend is misconfigured")
         }
         ParseError::Other(r) => {
             tracing::warn!("backend error: {r}");
-            plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "backend failed to process the request",
-            )
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "backend failed to process the request")
         }
     }
 }
@@ -266,31 +193,21 @@ fn parse_error(e: ParseError) -> Response {
 fn check_result(incoming: &Incoming, limits: &Limits) -> Result<(), String> {
     let count = incoming.messages.len() + incoming.reports.len();
     if count > limits.max_messages {
-        return Err(format!(
-            "{count} messages and reports, limit {}",
-            limits.max_messages
-        ));
+        return Err(format!("{count} messages and reports, limit {}", limits.max_messages));
     }
     for m in &incoming.messages {
         if m.identity.trim().is_empty() {
             return Err("a message has an empty identity".into());
         }
         if m.text.len() > limits.max_text_bytes {
-            return Err(format!(
-                "a message text has {} bytes, limit {}",
-                m.text.len(),
-                limits.max_text_bytes
-            ));
+            return Err(format!("a message text has {} bytes, limit {}", m.text.len(), limits.max_text_bytes));
         }
         if m.identity.len() > 256 || m.external_id.as_ref().is_some_and(|e| e.len() > 256) {
             return Err("an identity or external id is longer than 256 bytes".into());
         }
         let field_bytes: usize = m.fields.iter().map(|(k, v)| k.len() + v.len()).sum();
         if field_bytes > limits.max_text_bytes {
-            return Err(format!(
-                "message fields take {field_bytes} bytes, limit {}",
-                limits.max_text_bytes
-            ));
+            return Err(format!("message fields take {field_bytes} bytes, limit {}", limits.max_text_bytes));
         }
     }
     if let Some(r) = &incoming.response {
@@ -301,9 +218,7 @@ fn check_result(incoming: &Incoming, limits: &Limits) -> Result<(), String> {
             return Err("response body too large".into());
         }
         for (n, v) in &r.headers {
-            if HeaderName::try_from(n.as_str()).is_err()
-                || HeaderValue::try_from(v.as_str()).is_err()
-            {
+            if HeaderName::try_from(n.as_str()).is_err() || HeaderValue::try_from(v.as_str()).is_err() {
                 return Err(format!("response header '{n}' is not valid"));
             }
         }

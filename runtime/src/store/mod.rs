@@ -17,10 +17,7 @@ pub type Millis = i64;
 
 /// The current time in [`Millis`].
 pub fn now_ms() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// A store failure; the request that caused it changes nothing.
@@ -243,11 +240,7 @@ pub trait Store: Send + Sync {
     async fn enqueue(&self, message: NewOutbound) -> Result<MessageId, StoreError>;
 
     /// Leases the oldest due outbound message until `lease_until`.
-    async fn claim_due(
-        &self,
-        now: Millis,
-        lease_until: Millis,
-    ) -> Result<Option<ClaimedSend>, StoreError>;
+    async fn claim_due(&self, now: Millis, lease_until: Millis) -> Result<Option<ClaimedSend>, StoreError>;
 
     /// Records the outcome of an attempt on a claimed message.
     async fn finish_attempt(&self, id: MessageId, result: AttemptResult) -> Result<(), StoreError>;

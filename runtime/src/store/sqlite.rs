@@ -84,21 +84,18 @@ CREATE TABLE IF NOT EXISTS reports (
 impl SqliteStore {
     /// Opens (creating if needed) `smsgw.db` in `data_dir`.
     pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            anyhow::anyhow!("cannot create data directory {}: {e}", data_dir.display())
-        })?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", data_dir.display()))?;
         let path = data_dir.join("smsgw.db");
-        let conn = Connection::open(&path)
-            .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", path.display()))?;
+        let conn =
+            Connection::open(&path).map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         let (jobs, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("smsgw-store".into())
-            .spawn(move || writer(conn, rx))?;
+        std::thread::Builder::new().name("smsgw-store".into()).spawn(move || writer(conn, rx))?;
         Ok(SqliteStore { jobs })
     }
 
@@ -147,30 +144,19 @@ fn writer(conn: Connection, rx: mpsc::Receiver<Job>) {
             let savepoint = conn.execute_batch("SAVEPOINT op");
             let (ok, done) = job(&conn);
             if savepoint.is_ok() {
-                let end = if ok {
-                    "RELEASE op"
-                } else {
-                    "ROLLBACK TO op; RELEASE op"
-                };
+                let end = if ok { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
                 if let Err(e) = conn.execute_batch(end) {
                     tracing::error!("store savepoint failed: {e}");
                 }
             }
             completions.push(done);
         }
-        let commit = conn
-            .execute_batch("COMMIT")
-            .map_err(|e| StoreError::Database(e.to_string()));
+        let commit = conn.execute_batch("COMMIT").map_err(|e| StoreError::Database(e.to_string()));
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
         for done in completions {
-            done(
-                commit
-                    .as_ref()
-                    .map(|_| ())
-                    .map_err(|e| StoreError::Database(e.to_string())),
-            );
+            done(commit.as_ref().map(|_| ()).map_err(|e| StoreError::Database(e.to_string())));
         }
     }
 }
@@ -266,18 +252,13 @@ fn apply_report(conn: &Connection, backend: &str, r: &NewReport) -> Result<bool,
     let now = now_ms();
     // Find the recipients the report is about: by gateway id, or by provider id.
     let mut targets: Vec<(MessageId, String, String)> = Vec::new();
-    if let Some(mid) = r
-        .message_id
-        .as_deref()
-        .and_then(|s| s.trim().parse::<MessageId>().ok())
-    {
+    if let Some(mid) = r.message_id.as_deref().and_then(|s| s.trim().parse::<MessageId>().ok()) {
         let mut stmt = conn.prepare_cached(
             "SELECT r.message_id, r.identity, r.status FROM recipients r JOIN messages m ON m.id = r.message_id
              WHERE r.message_id = ?1 AND m.backend = ?2 AND (?3 IS NULL OR r.identity = ?3)",
         )?;
-        let rows = stmt.query_map(params![mid, backend, r.identity], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        })?;
+        let rows =
+            stmt.query_map(params![mid, backend, r.identity], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
         for row in rows {
             targets.push(row?);
         }
@@ -286,9 +267,8 @@ fn apply_report(conn: &Connection, backend: &str, r: &NewReport) -> Result<bool,
             "SELECT r.message_id, r.identity, r.status FROM recipients r JOIN messages m ON m.id = r.message_id
              WHERE r.external_id = ?1 AND m.backend = ?2 AND (?3 IS NULL OR r.identity = ?3)",
         )?;
-        let rows = stmt.query_map(params![ext, backend, r.identity], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        })?;
+        let rows =
+            stmt.query_map(params![ext, backend, r.identity], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
         for row in rows {
             targets.push(row?);
         }
@@ -298,7 +278,16 @@ fn apply_report(conn: &Connection, backend: &str, r: &NewReport) -> Result<bool,
         "INSERT INTO reports (backend, message_id, external_id, identity, status, detail, matched, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![backend, r.message_id, r.external_id, r.identity, r.status.as_str(), r.detail, matched, now])?;
+    .execute(params![
+        backend,
+        r.message_id,
+        r.external_id,
+        r.identity,
+        r.status.as_str(),
+        r.detail,
+        matched,
+        now
+    ])?;
     let mut touched = Vec::new();
     for (mid, identity, current) in targets {
         let current = RecipientStatus::parse(&current).unwrap_or(RecipientStatus::Queued);
@@ -309,11 +298,7 @@ fn apply_report(conn: &Connection, backend: &str, r: &NewReport) -> Result<bool,
         if rank(r.status) == rank(current) && current != RecipientStatus::Sent {
             continue;
         }
-        let error = if r.status == RecipientStatus::Failed {
-            r.detail.clone()
-        } else {
-            None
-        };
+        let error = if r.status == RecipientStatus::Failed { r.detail.clone() } else { None };
         conn.prepare_cached(
             "UPDATE recipients SET status = ?3, error = COALESCE(?4, error), updated_at = ?5
              WHERE message_id = ?1 AND identity = ?2",
@@ -331,16 +316,9 @@ fn apply_report(conn: &Connection, backend: &str, r: &NewReport) -> Result<bool,
 /// Recomputes an outbound message's overall status from its recipients.
 fn refresh_status(conn: &Connection, id: MessageId) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached("SELECT status FROM recipients WHERE message_id = ?1")?;
-    let statuses: Vec<String> = stmt
-        .query_map([id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let statuses: Vec<String> = stmt.query_map([id], |r| r.get(0))?.collect::<Result<_, _>>()?;
     let count = |s: &str| statuses.iter().filter(|x| *x == s).count();
-    let (queued, sent, delivered, failed) = (
-        count("queued"),
-        count("sent"),
-        count("delivered"),
-        count("failed"),
-    );
+    let (queued, sent, delivered, failed) = (count("queued"), count("sent"), count("delivered"), count("failed"));
     let status = if queued > 0 {
         None // queue state ("queued"/"sending") is managed by the queue itself
     } else if failed == statuses.len() {
@@ -354,16 +332,13 @@ fn refresh_status(conn: &Connection, id: MessageId) -> Result<(), StoreError> {
         Some("sent")
     };
     if let Some(status) = status {
-        conn.prepare_cached(
-            "UPDATE messages SET status = ?2, next_attempt_at = NULL, updated_at = ?3 WHERE id = ?1",
-        )?
-        .execute(params![id, status, now_ms()])?;
+        conn.prepare_cached("UPDATE messages SET status = ?2, next_attempt_at = NULL, updated_at = ?3 WHERE id = ?1")?
+            .execute(params![id, status, now_ms()])?;
     }
     Ok(())
 }
 
-const MESSAGE_COLUMNS: &str =
-    "id, direction, backend, identity, text, external_id, fields, in_response_to, context,
+const MESSAGE_COLUMNS: &str = "id, direction, backend, identity, text, external_id, fields, in_response_to, context,
      status, attempts, next_attempt_at, last_error, received_at, created_at, updated_at";
 
 fn read_message(row: &Row<'_>) -> rusqlite::Result<Message> {
@@ -372,11 +347,7 @@ fn read_message(row: &Row<'_>) -> rusqlite::Result<Message> {
     let context: String = row.get(8)?;
     Ok(Message {
         id: row.get(0)?,
-        direction: if direction == "in" {
-            Direction::In
-        } else {
-            Direction::Out
-        },
+        direction: if direction == "in" { Direction::In } else { Direction::Out },
         backend: row.get(2)?,
         identity: row.get(3)?,
         text: row.get(4)?,
@@ -473,11 +444,7 @@ impl Store for SqliteStore {
         error: Option<String>,
     ) -> Result<Vec<MessageId>, StoreError> {
         self.run(move |conn| {
-            let status = if error.is_some() {
-                "app-error"
-            } else {
-                "handled"
-            };
+            let status = if error.is_some() { "app-error" } else { "handled" };
             let changed = conn
                 .prepare_cached(
                     "UPDATE messages SET status = ?2, last_error = ?3, updated_at = ?4
@@ -496,11 +463,7 @@ impl Store for SqliteStore {
         self.run(move |conn| enqueue_on(conn, &message)).await
     }
 
-    async fn claim_due(
-        &self,
-        now: Millis,
-        lease_until: Millis,
-    ) -> Result<Option<ClaimedSend>, StoreError> {
+    async fn claim_due(&self, now: Millis, lease_until: Millis) -> Result<Option<ClaimedSend>, StoreError> {
         self.run(move |conn| {
             let sql = format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ?1
@@ -605,9 +568,7 @@ impl Store for SqliteStore {
     async fn next_due(&self) -> Result<Option<Millis>, StoreError> {
         self.run(|conn| {
             Ok(conn
-                .prepare_cached(
-                    "SELECT MIN(next_attempt_at) FROM messages WHERE status = 'queued'",
-                )?
+                .prepare_cached("SELECT MIN(next_attempt_at) FROM messages WHERE status = 'queued'")?
                 .query_row([], |r| r.get::<_, Option<i64>>(0))?)
         })
         .await
@@ -626,11 +587,7 @@ impl Store for SqliteStore {
     async fn get(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
         self.run(move |conn| {
             let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1");
-            let Some(mut m) = conn
-                .prepare_cached(&sql)?
-                .query_row([id], read_message)
-                .optional()?
-            else {
+            let Some(mut m) = conn.prepare_cached(&sql)?.query_row([id], read_message).optional()? else {
                 return Ok(None);
             };
             if m.direction == Direction::Out {
@@ -649,11 +606,7 @@ impl Store for SqliteStore {
             );
             let mut stmt = conn.prepare_cached(&sql)?;
             let rows = stmt.query_map(
-                params![
-                    filter.direction.map(|d| d.as_str()),
-                    filter.backend,
-                    filter.limit as i64
-                ],
+                params![filter.direction.map(|d| d.as_str()), filter.backend, filter.limit as i64],
                 read_message,
             )?;
             let mut messages: Vec<Message> = rows.collect::<Result<_, _>>()?;
@@ -675,11 +628,7 @@ impl Store for SqliteStore {
         settings: String,
         wit_version: &str,
     ) -> Result<BackendVersion, StoreError> {
-        let (name, sha256, wit_version) = (
-            name.to_string(),
-            sha256.to_string(),
-            wit_version.to_string(),
-        );
+        let (name, sha256, wit_version) = (name.to_string(), sha256.to_string(), wit_version.to_string());
         self.run(move |conn| {
             // Versions keep counting after a delete, so a number is never reused.
             let next: i64 = conn
@@ -692,7 +641,16 @@ impl Store for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)",
             )?
             .execute(params![name, next, sha256, size, settings, wit_version, now])?;
-            Ok(BackendVersion { name, version: next, sha256, size, settings, wit_version, uploaded_at: now, active: true })
+            Ok(BackendVersion {
+                name,
+                version: next,
+                sha256,
+                size,
+                settings,
+                wit_version,
+                uploaded_at: now,
+                active: true,
+            })
         })
         .await
     }
@@ -701,7 +659,9 @@ impl Store for SqliteStore {
         let name = name.to_string();
         self.run(move |conn| {
             let exists: Option<i64> = conn
-                .prepare_cached("SELECT version FROM backend_versions WHERE name = ?1 AND version = ?2 AND deleted = 0")?
+                .prepare_cached(
+                    "SELECT version FROM backend_versions WHERE name = ?1 AND version = ?2 AND deleted = 0",
+                )?
                 .query_row(params![name, version], |r| r.get(0))
                 .optional()?;
             if exists.is_none() {
@@ -777,8 +737,7 @@ fn read_version(row: &Row<'_>) -> rusqlite::Result<BackendVersion> {
     })
 }
 
-const VERSION_COLUMNS: &str =
-    "name, version, sha256, size, settings, wit_version, uploaded_at, active";
+const VERSION_COLUMNS: &str = "name, version, sha256, size, settings, wit_version, uploaded_at, active";
 
 #[cfg(test)]
 mod tests;

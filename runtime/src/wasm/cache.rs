@@ -60,17 +60,9 @@ impl CompileCache {
             // ensures it was produced by a compatible engine.
             match unsafe { Component::deserialize_file(&self.engine, &path) } {
                 Ok(component) => {
-                    return Ok(Compiled {
-                        component,
-                        sha256,
-                        compiled: false,
-                        elapsed: started.elapsed(),
-                    });
+                    return Ok(Compiled { component, sha256, compiled: false, elapsed: started.elapsed() });
                 }
-                Err(e) => tracing::warn!(
-                    "discarding unreadable cache entry {}: {e:#}",
-                    path.display()
-                ),
+                Err(e) => tracing::warn!("discarding unreadable cache entry {}: {e:#}", path.display()),
             }
         }
         let artefact = self.engine.precompile_component(wasm)?;
@@ -79,11 +71,6 @@ impl CompileCache {
         std::fs::rename(&tmp, &path)?;
         // SAFETY: written just above by `precompile_component` of this engine.
         let component = unsafe { Component::deserialize_file(&self.engine, &path)? };
-        Ok(Compiled {
-            component,
-            sha256,
-            compiled: true,
-            elapsed: started.elapsed(),
-        })
+        Ok(Compiled { component, sha256, compiled: true, elapsed: started.elapsed() })
     }
 }

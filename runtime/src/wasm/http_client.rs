@@ -73,10 +73,7 @@ impl HostState {
     fn prepare(&mut self, req: Request) -> Result<PreparedRequest, Error> {
         self.http_calls += 1;
         if self.http_calls > self.limits.http_calls {
-            return Err(Error::LimitExceeded(format!(
-                "at most {} HTTP requests per call",
-                self.limits.http_calls
-            )));
+            return Err(Error::LimitExceeded(format!("at most {} HTTP requests per call", self.limits.http_calls)));
         }
         if req.body.len() > self.limits.http_request_bytes {
             return Err(Error::LimitExceeded(format!(
@@ -86,14 +83,8 @@ impl HostState {
             )));
         }
         let secrets = &self.backend.secrets;
-        let url = secrets
-            .substitute_in(&req.url, Escape::Url)
-            .map_err(Error::InvalidRequest)?;
-        let url = self
-            .backend
-            .policy
-            .check(&url)
-            .map_err(|e| Error::Denied(e.to_string()))?;
+        let url = secrets.substitute_in(&req.url, Escape::Url).map_err(Error::InvalidRequest)?;
+        let url = self.backend.policy.check(&url).map_err(|e| Error::Denied(e.to_string()))?;
         let method = reqwest::Method::from_bytes(req.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| Error::InvalidRequest(format!("invalid method '{}'", req.method)))?;
         let mut headers = Vec::with_capacity(req.headers.len());
@@ -101,9 +92,7 @@ impl HostState {
         for (name, value) in req.headers {
             let lower = name.to_ascii_lowercase();
             if FORBIDDEN_HEADERS.contains(&lower.as_str()) {
-                return Err(Error::InvalidRequest(format!(
-                    "header '{name}' may not be set by a backend"
-                )));
+                return Err(Error::InvalidRequest(format!("header '{name}' may not be set by a backend")));
             }
             let value = if lower == "authorization" {
                 substitute_basic_auth(secrets, &value)?
@@ -124,26 +113,13 @@ impl HostState {
                 } else {
                     Escape::None
                 };
-                secrets
-                    .substitute_in(text, escape)
-                    .map_err(Error::InvalidRequest)?
-                    .into_bytes()
+                secrets.substitute_in(text, escape).map_err(Error::InvalidRequest)?.into_bytes()
             }
             _ => req.body,
         };
         let cap = Duration::from_millis(self.limits.http_timeout_ms);
-        let timeout = req
-            .timeout_ms
-            .map(|ms| Duration::from_millis(ms.into()).min(cap))
-            .unwrap_or(cap);
-        Ok(PreparedRequest {
-            method,
-            url,
-            headers,
-            body,
-            timeout,
-            max_response_bytes: self.limits.http_response_bytes,
-        })
+        let timeout = req.timeout_ms.map(|ms| Duration::from_millis(ms.into()).min(cap)).unwrap_or(cap);
+        Ok(PreparedRequest { method, url, headers, body, timeout, max_response_bytes: self.limits.http_response_bytes })
     }
 
     fn note_http_error(&self, e: &Error) {
@@ -161,9 +137,7 @@ impl HostState {
 fn substitute_basic_auth(secrets: &crate::secrets::Secrets, value: &str) -> Result<String, Error> {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
-    if let Some(token) = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))
+    if let Some(token) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))
         && let Ok(decoded) = b64.decode(token.trim())
         && let Ok(text) = String::from_utf8(decoded)
         && text.contains("{{secret:")
@@ -196,10 +170,7 @@ impl NetworkTransport {
 impl Transport for NetworkTransport {
     fn send(&self, req: PreparedRequest) -> TransportFuture<'_> {
         Box::pin(async move {
-            let mut builder = self
-                .client
-                .request(req.method, req.url)
-                .timeout(req.timeout);
+            let mut builder = self.client.request(req.method, req.url).timeout(req.timeout);
             for (name, value) in &req.headers {
                 builder = builder.header(name, value);
             }
@@ -219,17 +190,9 @@ impl Transport for NetworkTransport {
             let headers = response
                 .headers()
                 .iter()
-                .map(|(n, v)| {
-                    (
-                        n.as_str().to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
+                .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
                 .collect();
-            if response
-                .content_length()
-                .is_some_and(|n| n > req.max_response_bytes as u64)
-            {
+            if response.content_length().is_some_and(|n| n > req.max_response_bytes as u64) {
                 return Err(Error::TooLarge(req.max_response_bytes as u64));
             }
             let mut body = Vec::new();
@@ -246,11 +209,7 @@ impl Transport for NetworkTransport {
                     Err(e) => return Err(Error::Transport(error_chain(&e))),
                 }
             }
-            Ok(Response {
-                status,
-                headers,
-                body,
-            })
+            Ok(Response { status, headers, body })
         })
     }
 }

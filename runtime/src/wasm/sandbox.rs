@@ -25,6 +25,9 @@ use crate::egress::EgressPolicy;
 use crate::limits::Limits;
 use crate::secrets::Secrets;
 
+/// Instances alive at once across every backend, below the pool's size.
+static LIVE_INSTANCES: Semaphore = Semaphore::const_new(MAX_LIVE_INSTANCES as usize);
+
 /// Epoch ticks a guest runs before the deadline callback looks at it.
 const SLICE_TICKS: u64 = 2;
 
@@ -65,10 +68,7 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -132,18 +132,8 @@ impl Sandbox {
     ) -> anyhow::Result<Self> {
         let pre = BackendPre::new(linker.instantiate_pre(component)?)?;
         let concurrency = limits.concurrency.min(MAX_LIVE_INSTANCES as usize);
-        let context = BackendContext {
-            name: shared.name.clone(),
-            config: config_json,
-            base_url,
-        };
-        Ok(Sandbox {
-            pre,
-            shared: Arc::new(shared),
-            limits,
-            context,
-            slots: Arc::new(Semaphore::new(concurrency)),
-        })
+        let context = BackendContext { name: shared.name.clone(), config: config_json, base_url };
+        Ok(Sandbox { pre, shared: Arc::new(shared), limits, context, slots: Arc::new(Semaphore::new(concurrency)) })
     }
 
     /// The backend's name.
@@ -162,35 +152,19 @@ impl Sandbox {
     }
 
     /// Runs `parse-incoming` on a fresh instance.
-    pub async fn parse_incoming(
-        &self,
-        request: HttpRequest,
-    ) -> CallOutput<Result<Incoming, ParseError>> {
+    pub async fn parse_incoming(&self, request: HttpRequest) -> CallOutput<Result<Incoming, ParseError>> {
         let ctx = self.context.clone();
         self.call(move |backend, store| {
-            Box::pin(async move {
-                backend
-                    .smsgw_backend_adapter()
-                    .call_parse_incoming(store, &ctx, &request)
-                    .await
-            })
+            Box::pin(async move { backend.smsgw_backend_adapter().call_parse_incoming(store, &ctx, &request).await })
         })
         .await
     }
 
     /// Runs `send` on a fresh instance.
-    pub async fn send(
-        &self,
-        message: OutgoingMessage,
-    ) -> CallOutput<Result<Vec<SentIdentity>, SendError>> {
+    pub async fn send(&self, message: OutgoingMessage) -> CallOutput<Result<Vec<SentIdentity>, SendError>> {
         let ctx = self.context.clone();
         self.call(move |backend, store| {
-            Box::pin(async move {
-                backend
-                    .smsgw_backend_adapter()
-                    .call_send(store, &ctx, &message)
-                    .await
-            })
+            Box::pin(async move { backend.smsgw_backend_adapter().call_send(store, &ctx, &message).await })
         })
         .await
     }
@@ -200,28 +174,29 @@ impl Sandbox {
         F: for<'a> FnOnce(
                 &'a Backend,
                 &'a mut Store<HostState>,
-            ) -> std::pin::Pin<
-                Box<dyn std::future::Future<Output = wasmtime::Result<R>> + Send + 'a>,
-            > + Send,
+            )
+                -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<R>> + Send + 'a>>
+            + Send,
         R: Send,
     {
         let started = Instant::now();
         let queue = Duration::from_millis(self.limits.queue_ms);
-        let Ok(Ok(_permit)) = tokio::time::timeout(queue, self.slots.acquire()).await else {
-            return CallOutput {
-                result: Err(CallError::Busy(queue)),
-                log: Vec::new(),
-                elapsed: started.elapsed(),
-            };
+        // This backend's share first, then a slot of the shared instance pool:
+        // pool exhaustion would fail the call, waiting for a slot does not.
+        let permits = tokio::time::timeout(queue, async {
+            let own = self.slots.acquire().await;
+            let shared = LIVE_INSTANCES.acquire().await;
+            (own, shared)
+        })
+        .await;
+        let Ok((Ok(_own), Ok(_shared))) = permits else {
+            return CallOutput { result: Err(CallError::Busy(queue)), log: Vec::new(), elapsed: started.elapsed() };
         };
 
         let stderr = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
         let stdout = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
         // Nothing is granted: no env, args, preopened dirs, sockets or name lookup.
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .build();
+        let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
@@ -259,11 +234,7 @@ impl Sandbox {
         let wall = Duration::from_millis(self.limits.wall_ms);
         let run = async {
             store.set_epoch_deadline(ticks);
-            let backend = self
-                .pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| (true, e))?;
+            let backend = self.pre.instantiate_async(&mut store).await.map_err(|e| (true, e))?;
             // Re-arm so instantiation time is not billed to the call.
             store.data_mut().started = Instant::now();
             store.set_epoch_deadline(ticks);
@@ -280,25 +251,15 @@ impl Sandbox {
         for (stream, pipe) in [("stdout", stdout), ("stderr", stderr)] {
             let bytes = pipe.contents();
             if !bytes.is_empty() {
-                let text = self
-                    .shared
-                    .secrets
-                    .redact(String::from_utf8_lossy(&bytes).trim_end());
-                tracing::info!(
-                    backend = self.shared.name.as_str(),
-                    "guest {stream}: {text}"
-                );
+                let text = self.shared.secrets.redact(String::from_utf8_lossy(&bytes).trim_end());
+                tracing::info!(backend = self.shared.name.as_str(), "guest {stream}: {text}");
                 log.push(format!("{stream}: {text}"));
             }
         }
         if let Err(e) = &result {
             tracing::warn!(backend = self.shared.name.as_str(), "call failed: {e}");
         }
-        CallOutput {
-            result,
-            log,
-            elapsed: started.elapsed(),
-        }
+        CallOutput { result, log, elapsed: started.elapsed() }
     }
 
     fn classify(&self, instantiating: bool, e: wasmtime::Error) -> CallError {

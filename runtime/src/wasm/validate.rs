@@ -75,32 +75,18 @@ pub struct Shape {
 pub fn shape(engine: &Engine, component: &Component) -> Shape {
     let ty = component.component_type();
     Shape {
-        imports: ty
-            .imports(engine)
-            .map(|(name, _)| name.to_string())
-            .collect(),
-        exports: ty
-            .exports(engine)
-            .map(|(name, _)| name.to_string())
-            .collect(),
+        imports: ty.imports(engine).map(|(name, _)| name.to_string()).collect(),
+        exports: ty.exports(engine).map(|(name, _)| name.to_string()).collect(),
     }
 }
 
 /// Checks imports against the grant list and that the adapter is exported.
 pub fn check_shape(shape: &Shape) -> Result<(), InvalidComponent> {
-    if let Some(bad) = shape
-        .imports
-        .iter()
-        .find(|i| !ALLOWED_IMPORT_PREFIXES.iter().any(|p| i.starts_with(p)))
-    {
+    if let Some(bad) = shape.imports.iter().find(|i| !ALLOWED_IMPORT_PREFIXES.iter().any(|p| i.starts_with(p))) {
         return Err(InvalidComponent::ForbiddenImport(bad.clone()));
     }
     if !shape.exports.iter().any(|e| e == ADAPTER_EXPORT) {
-        let list = if shape.exports.is_empty() {
-            "nothing".to_string()
-        } else {
-            shape.exports.join(", ")
-        };
+        let list = if shape.exports.is_empty() { "nothing".to_string() } else { shape.exports.join(", ") };
         return Err(InvalidComponent::MissingExport(list));
     }
     Ok(())
@@ -112,10 +98,7 @@ mod tests {
 
     #[test]
     fn header_tells_modules_from_components() {
-        assert_eq!(
-            check_header(b"\0asm\x01\0\0\0"),
-            Err(InvalidComponent::CoreModule)
-        );
+        assert_eq!(check_header(b"\0asm\x01\0\0\0"), Err(InvalidComponent::CoreModule));
         assert_eq!(check_header(b"\0asm\x0d\0\x01\0"), Ok(()));
         assert_eq!(check_header(b"hello world"), Err(InvalidComponent::NotWasm));
         assert_eq!(check_header(b""), Err(InvalidComponent::NotWasm));
@@ -124,30 +107,13 @@ mod tests {
     #[test]
     fn imports_outside_the_grant_are_named() {
         let shape = Shape {
-            imports: vec![
-                "wasi:io/streams@0.2.6".into(),
-                "wasi:sockets/tcp@0.2.6".into(),
-            ],
+            imports: vec!["wasi:io/streams@0.2.6".into(), "wasi:sockets/tcp@0.2.6".into()],
             exports: vec![ADAPTER_EXPORT.into()],
         };
-        assert_eq!(
-            check_shape(&shape),
-            Err(InvalidComponent::ForbiddenImport(
-                "wasi:sockets/tcp@0.2.6".into()
-            ))
-        );
-        let ok = Shape {
-            imports: vec!["smsgw:backend/log@0.1.0".into()],
-            exports: vec![ADAPTER_EXPORT.into()],
-        };
+        assert_eq!(check_shape(&shape), Err(InvalidComponent::ForbiddenImport("wasi:sockets/tcp@0.2.6".into())));
+        let ok = Shape { imports: vec!["smsgw:backend/log@0.1.0".into()], exports: vec![ADAPTER_EXPORT.into()] };
         assert_eq!(check_shape(&ok), Ok(()));
-        let none = Shape {
-            imports: vec![],
-            exports: vec![],
-        };
-        assert!(matches!(
-            check_shape(&none),
-            Err(InvalidComponent::MissingExport(_))
-        ));
+        let none = Shape { imports: vec![], exports: vec![] };
+        assert!(matches!(check_shape(&none), Err(InvalidComponent::MissingExport(_))));
     }
 }

@@ -14,11 +14,7 @@ use serde_json::Value;
 
 /// A free loopback port (the listener is closed before the port is used).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Directory of the test-only guest components.
@@ -49,23 +45,15 @@ impl Gateway {
     /// Starts the binary again on the same data directory and configuration.
     pub async fn restart(mut self) -> Gateway {
         self.stop();
-        let (port, data_dir, config_path) =
-            (self.port, self.data_dir.clone(), self.config_path.clone());
+        let (port, data_dir, config_path) = (self.port, self.data_dir.clone(), self.config_path.clone());
         Self::spawn(port, data_dir, config_path).await
     }
 
     async fn spawn(port: u16, data_dir: PathBuf, config_path: PathBuf) -> Gateway {
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
         let log_path = data_dir.with_file_name(format!("gateway-{port}-{stamp}.log"));
         std::fs::create_dir_all(&data_dir).unwrap();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_smsgw"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
@@ -78,14 +66,7 @@ impl Gateway {
             .stderr(log)
             .spawn()
             .expect("start smsgw");
-        let gw = Gateway {
-            child,
-            port,
-            data_dir,
-            config_path,
-            log_path,
-            http: reqwest::Client::new(),
-        };
+        let gw = Gateway { child, port, data_dir, config_path, log_path, http: reqwest::Client::new() };
         gw.wait_healthy().await;
         gw
     }
@@ -129,35 +110,19 @@ impl Gateway {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
+        let r = self.http.post(self.url(path)).json(body).send().await.unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
     /// GETs a provider route; returns status and body text.
     pub async fn inbound_get(&self, path_and_query: &str) -> (u16, String) {
-        let r = self
-            .http
-            .get(self.url(path_and_query))
-            .send()
-            .await
-            .unwrap();
+        let r = self.http.get(self.url(path_and_query)).send().await.unwrap();
         (r.status().as_u16(), r.text().await.unwrap())
     }
 
     /// Polls a message until `done` holds for it, or panics after `timeout`.
-    pub async fn wait_message(
-        &self,
-        id: i64,
-        timeout: Duration,
-        done: impl Fn(&Value) -> bool,
-    ) -> Value {
+    pub async fn wait_message(&self, id: i64, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + timeout;
         let mut last = Value::Null;
         while Instant::now() < deadline {
@@ -168,25 +133,15 @@ impl Gateway {
             last = m;
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!(
-            "message {id} never reached the expected state; last: {last:#}\nlog:\n{}",
-            self.log()
-        );
+        panic!("message {id} never reached the expected state; last: {last:#}\nlog:\n{}", self.log());
     }
 
     /// The newest outbound message replying to inbound message `id`.
     pub async fn wait_reply_to(&self, inbound: i64, timeout: Duration) -> Value {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            let (_, list) = self
-                .get_json("/api/v1/messages?direction=out&limit=100")
-                .await;
-            if let Some(m) = list["messages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|m| m["in_response_to"] == inbound)
-            {
+            let (_, list) = self.get_json("/api/v1/messages?direction=out&limit=100").await;
+            if let Some(m) = list["messages"].as_array().unwrap().iter().find(|m| m["in_response_to"] == inbound) {
                 return m.clone();
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -197,9 +152,7 @@ impl Gateway {
     /// The id of the newest inbound message.
     pub async fn last_inbound_id(&self) -> i64 {
         let (_, list) = self.get_json("/api/v1/messages?direction=in&limit=1").await;
-        list["messages"][0]["id"]
-            .as_i64()
-            .expect("an inbound message")
+        list["messages"][0]["id"].as_i64().expect("an inbound message")
     }
 }
 
@@ -220,10 +173,7 @@ pub struct Received {
 
 impl Received {
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -244,15 +194,10 @@ pub struct MockProvider {
 impl MockProvider {
     /// Starts a provider answering with `script` (then 200).
     pub async fn start(script: &[u16]) -> MockProvider {
-        let state = Arc::new(Mutex::new(MockState {
-            received: Vec::new(),
-            script: script.to_vec(),
-        }));
+        let state = Arc::new(Mutex::new(MockState { received: Vec::new(), script: script.to_vec() }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = axum::Router::new()
-            .fallback(record)
-            .with_state(state.clone());
+        let app = axum::Router::new().fallback(record).with_state(state.clone());
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
@@ -277,10 +222,7 @@ impl MockProvider {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!(
-            "mock provider got {} request(s), expected {n}",
-            self.received().len()
-        );
+        panic!("mock provider got {} request(s), expected {n}", self.received().len());
     }
 }
 
@@ -293,20 +235,9 @@ impl Drop for MockProvider {
 async fn record(State(state): State<Arc<Mutex<MockState>>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, 1 << 20).await.unwrap().to_vec();
-    let query = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
-        .into_owned()
-        .collect();
+    let query = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()).into_owned().collect();
     let mut s = state.lock().unwrap();
-    s.received.push(Received {
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_string(),
-        query,
-        body,
-    });
-    let status = if s.script.is_empty() {
-        200
-    } else {
-        s.script.remove(0)
-    };
+    s.received.push(Received { method: parts.method.to_string(), path: parts.uri.path().to_string(), query, body });
+    let status = if s.script.is_empty() { 200 } else { s.script.remove(0) };
     (StatusCode::from_u16(status).unwrap(), "mock answer").into_response()
 }

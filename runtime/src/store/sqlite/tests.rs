@@ -25,34 +25,15 @@ async fn inbound_is_stored_and_completed_once() {
         received_at: None,
         fields: vec![("k".into(), "v".into())],
     };
-    let recorded = store
-        .record_inbound("http", vec![msg], vec![])
-        .await
-        .unwrap();
+    let recorded = store.record_inbound("http", vec![msg], vec![]).await.unwrap();
     assert_eq!(recorded.message_ids.len(), 1);
     let id = recorded.message_ids[0];
     assert_eq!(store.unprocessed_inbound(10).await.unwrap().len(), 1);
 
-    let reply = NewOutbound {
-        in_response_to: Some(id),
-        ..outbound(&["+1555"])
-    };
-    assert_eq!(
-        store
-            .complete_inbound(id, vec![reply.clone()], None)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    let reply = NewOutbound { in_response_to: Some(id), ..outbound(&["+1555"]) };
+    assert_eq!(store.complete_inbound(id, vec![reply.clone()], None).await.unwrap().len(), 1);
     // Completing again must not queue the reply twice.
-    assert!(
-        store
-            .complete_inbound(id, vec![reply], None)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store.complete_inbound(id, vec![reply], None).await.unwrap().is_empty());
     assert!(store.unprocessed_inbound(10).await.unwrap().is_empty());
     let stored = store.get(id).await.unwrap().unwrap();
     assert_eq!(stored.status, "handled");
@@ -77,38 +58,19 @@ async fn partial_failure_retries_only_the_rest_and_never_resends() {
         error: Some("c: 503".into()),
     };
     store.finish_attempt(id, result).await.unwrap();
-    let claim = store
-        .claim_due(now_ms(), now + 60_000)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        claim.identities,
-        vec!["c"],
-        "sent and failed identities are not retried"
-    );
+    let claim = store.claim_due(now_ms(), now + 60_000).await.unwrap().unwrap();
+    assert_eq!(claim.identities, vec!["c"], "sent and failed identities are not retried");
     assert_eq!(claim.attempts, 1);
 
-    let done = AttemptResult {
-        sent: vec![("c".into(), None)],
-        ..Default::default()
-    };
+    let done = AttemptResult { sent: vec![("c".into(), None)], ..Default::default() };
     store.finish_attempt(id, done).await.unwrap();
     let m = store.get(id).await.unwrap().unwrap();
     assert_eq!(m.status, "partially-failed");
     assert_eq!(m.attempts, 2);
-    let statuses: Vec<_> = m
-        .recipients
-        .iter()
-        .map(|r| (r.identity.as_str(), r.status))
-        .collect();
+    let statuses: Vec<_> = m.recipients.iter().map(|r| (r.identity.as_str(), r.status)).collect();
     assert_eq!(
         statuses,
-        vec![
-            ("a", RecipientStatus::Sent),
-            ("b", RecipientStatus::Failed),
-            ("c", RecipientStatus::Sent)
-        ]
+        vec![("a", RecipientStatus::Sent), ("b", RecipientStatus::Failed), ("c", RecipientStatus::Sent)]
     );
 }
 
@@ -118,11 +80,7 @@ async fn giving_up_fails_the_remaining_identities() {
     let id = store.enqueue(outbound(&["a"])).await.unwrap();
     let now = now_ms();
     store.claim_due(now, now + 1000).await.unwrap().unwrap();
-    let result = AttemptResult {
-        retry: vec!["a".into()],
-        error: Some("503".into()),
-        ..Default::default()
-    };
+    let result = AttemptResult { retry: vec!["a".into()], error: Some("503".into()), ..Default::default() };
     store.finish_attempt(id, result).await.unwrap();
     let m = store.get(id).await.unwrap().unwrap();
     assert_eq!(m.status, "failed");
@@ -136,10 +94,7 @@ async fn reports_update_recipients_by_gateway_or_provider_id_and_never_regress()
     let id = store.enqueue(outbound(&["a", "b"])).await.unwrap();
     let now = now_ms();
     store.claim_due(now, now + 1000).await.unwrap().unwrap();
-    let sent = AttemptResult {
-        sent: vec![("a".into(), Some("SM1".into())), ("b".into(), None)],
-        ..Default::default()
-    };
+    let sent = AttemptResult { sent: vec![("a".into(), Some("SM1".into())), ("b".into(), None)], ..Default::default() };
     store.finish_attempt(id, sent).await.unwrap();
 
     let by_gateway_id = NewReport {
@@ -156,30 +111,14 @@ async fn reports_update_recipients_by_gateway_or_provider_id_and_never_regress()
         status: RecipientStatus::Delivered,
         detail: None,
     };
-    let late_sent = NewReport {
-        status: RecipientStatus::Sent,
-        ..by_provider_id.clone()
-    };
-    let unknown = NewReport {
-        external_id: Some("nope".into()),
-        ..by_provider_id.clone()
-    };
-    let r = store
-        .record_inbound(
-            "http",
-            vec![],
-            vec![by_gateway_id, by_provider_id, late_sent, unknown],
-        )
-        .await
-        .unwrap();
+    let late_sent = NewReport { status: RecipientStatus::Sent, ..by_provider_id.clone() };
+    let unknown = NewReport { external_id: Some("nope".into()), ..by_provider_id.clone() };
+    let r =
+        store.record_inbound("http", vec![], vec![by_gateway_id, by_provider_id, late_sent, unknown]).await.unwrap();
     assert_eq!((r.reports_matched, r.reports_unmatched), (3, 1));
     let m = store.get(id).await.unwrap().unwrap();
     assert_eq!(m.status, "delivered");
-    assert!(
-        m.recipients
-            .iter()
-            .all(|r| r.status == RecipientStatus::Delivered)
-    );
+    assert!(m.recipients.iter().all(|r| r.status == RecipientStatus::Delivered));
 }
 
 #[tokio::test]
@@ -189,34 +128,20 @@ async fn leases_are_released_after_a_restart_and_data_survives() {
         let store = SqliteStore::open(dir.path()).unwrap();
         let id = store.enqueue(outbound(&["a"])).await.unwrap();
         let now = now_ms();
-        store
-            .claim_due(now, now + 3_600_000)
-            .await
-            .unwrap()
-            .unwrap();
+        store.claim_due(now, now + 3_600_000).await.unwrap().unwrap();
         id
     };
     let store = SqliteStore::open(dir.path()).unwrap();
     assert_eq!(store.release_leases().await.unwrap(), 1);
-    let claim = store
-        .claim_due(now_ms(), now_ms() + 1000)
-        .await
-        .unwrap()
-        .unwrap();
+    let claim = store.claim_due(now_ms(), now_ms() + 1000).await.unwrap().unwrap();
     assert_eq!(claim.id, id);
 }
 
 #[tokio::test]
 async fn backend_versions_activate_roll_back_and_delete() {
     let (_dir, store) = store();
-    let v1 = store
-        .add_backend_version("up", "aa", 10, "{}".into(), "0.1.0")
-        .await
-        .unwrap();
-    let v2 = store
-        .add_backend_version("up", "bb", 20, "{}".into(), "0.1.0")
-        .await
-        .unwrap();
+    let v1 = store.add_backend_version("up", "aa", 10, "{}".into(), "0.1.0").await.unwrap();
+    let v2 = store.add_backend_version("up", "bb", 20, "{}".into(), "0.1.0").await.unwrap();
     assert_eq!((v1.version, v2.version), (1, 2));
     let active = store.active_backend_versions().await.unwrap();
     assert_eq!(active.len(), 1);
@@ -226,36 +151,14 @@ async fn backend_versions_activate_roll_back_and_delete() {
     assert!(!store.activate_backend_version("up", 9).await.unwrap());
     assert_eq!(store.active_backend_versions().await.unwrap()[0].version, 1);
 
-    let queued = store
-        .enqueue(NewOutbound {
-            backend: "up".into(),
-            ..outbound(&["a"])
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .delete_backend("up", "backend 'up' was deleted".into())
-            .await
-            .unwrap(),
-        1
-    );
+    let queued = store.enqueue(NewOutbound { backend: "up".into(), ..outbound(&["a"]) }).await.unwrap();
+    assert_eq!(store.delete_backend("up", "backend 'up' was deleted".into()).await.unwrap(), 1);
     assert!(store.active_backend_versions().await.unwrap().is_empty());
     assert!(store.backend_versions("up").await.unwrap().is_empty());
     let m = store.get(queued).await.unwrap().unwrap();
     assert_eq!(m.status, "failed");
-    assert_eq!(
-        m.recipients[0].error.as_deref(),
-        Some("backend 'up' was deleted")
-    );
+    assert_eq!(m.recipients[0].error.as_deref(), Some("backend 'up' was deleted"));
 
     // A later upload under the same name never reuses a version number.
-    assert_eq!(
-        store
-            .add_backend_version("up", "cc", 5, "{}".into(), "0.1.0")
-            .await
-            .unwrap()
-            .version,
-        3
-    );
+    assert_eq!(store.add_backend_version("up", "cc", 5, "{}".into(), "0.1.0").await.unwrap().version, 3);
 }

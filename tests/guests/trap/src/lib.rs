@@ -19,10 +19,7 @@ impl Backend for Trap {
                     n = std::hint::black_box(n.wrapping_add(1));
                 }
             }
-            _ => Ok(Incoming::messages(vec![IncomingMessage::new(
-                params.required("identity")?,
-                text,
-            )])),
+            _ => Ok(Incoming::messages(vec![IncomingMessage::new(params.required("identity")?, text)])),
         }
     }
 

@@ -66,19 +66,11 @@ fn attack(kind: &str, params: &Params) -> Result<String, ParseError> {
             format!("limit hit {denied} times")
         }
         "fetch" => outcome(Request::new("GET", params.required("url")?).send()),
-        "host-header" => outcome(
-            Request::new("GET", params.required("url")?)
-                .header("Host", "evil.example")
-                .send(),
-        ),
+        "host-header" => outcome(Request::new("GET", params.required("url")?).header("Host", "evil.example").send()),
         "env" => {
             let vars: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
-            let file = std::fs::read_to_string("/etc/passwd")
-                .map(|s| s.len())
-                .map_err(|e| e.kind());
-            let dir = std::fs::read_dir("/")
-                .map(|d| d.count())
-                .map_err(|e| e.kind());
+            let file = std::fs::read_to_string("/etc/passwd").map(|s| s.len()).map_err(|e| e.kind());
+            let dir = std::fs::read_dir("/").map(|d| d.count()).map_err(|e| e.kind());
             format!("env={vars:?} file={file:?} dir={dir:?}")
         }
         "trap" => panic!("hostile trap"),
@@ -93,9 +85,7 @@ impl Backend for Hostile {
         let identity = params.required("identity")?;
         let report = attack(&text, &params)?;
         let text = if report.is_empty() { text } else { report };
-        Ok(Incoming::messages(vec![IncomingMessage::new(
-            identity, text,
-        )]))
+        Ok(Incoming::messages(vec![IncomingMessage::new(identity, text)]))
     }
 
     fn send(_ctx: BackendContext, msg: OutgoingMessage) -> Result<Vec<SentIdentity>, SendError> {
