@@ -30,6 +30,17 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Create a ready-to-build backend project.
+    New {
+        /// Backend name (also the directory name).
+        name: String,
+        /// Language of the project.
+        #[arg(long, default_value = "rust")]
+        lang: String,
+        /// Where to create it.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Show a component's world, imports and exports, and whether this gateway accepts it.
     Inspect {
         /// The `.wasm` file.
@@ -102,6 +113,15 @@ pub fn main() -> anyhow::Result<()> {
             if !runtime.block_on(crate::tools::test_backend(&component, &fixtures, config.as_deref()))? {
                 std::process::exit(1);
             }
+            Ok(())
+        }
+        Command::New { name, lang, dir } => {
+            let root = crate::templates::create(&name, &lang, &dir)?;
+            println!(
+                "created {}: run {}/build.sh, then smsgw test-backend on the result",
+                root.display(),
+                root.display()
+            );
             Ok(())
         }
         Command::Inspect { component } => {

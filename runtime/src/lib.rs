@@ -22,5 +22,6 @@ pub mod router;
 pub mod secrets;
 pub mod server;
 pub mod store;
+pub mod templates;
 pub mod tools;
 pub mod wasm;
