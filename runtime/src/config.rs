@@ -38,6 +38,8 @@ pub struct Config {
     pub max_component_bytes: usize,
     /// How long compiling an uploaded component may take.
     pub compile_timeout_ms: u64,
+    /// Serve the benchmark baselines under `/bench/` (for `cargo run -p bench`).
+    pub bench_routes: bool,
 }
 
 impl Default for Config {
@@ -54,6 +56,7 @@ impl Default for Config {
             admin_token_file: None,
             max_component_bytes: 64 << 20,
             compile_timeout_ms: 120_000,
+            bench_routes: false,
         }
     }
 }

@@ -91,6 +91,7 @@ pub async fn run(
         max_inbound_body_bytes: config.max_inbound_body_bytes,
         deployer,
         admin_token,
+        bench_routes: config.bench_routes,
     });
     let listener =
         TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -2,6 +2,7 @@
 //! `/api/v1/`, and `/healthz`.
 
 mod admin;
+mod bench_routes;
 mod api;
 mod inbound;
 
@@ -28,11 +29,15 @@ pub struct AppState {
     pub deployer: Arc<crate::deploy::Deployer>,
     /// `None` disables the admin API.
     pub admin_token: Option<String>,
+    /// Serve the benchmark baselines under `/bench/`.
+    pub bench_routes: bool,
 }
 
 /// The gateway's routes.
 pub fn routes(state: Arc<AppState>) -> HttpRouter {
+    let bench = if state.bench_routes { bench_routes::routes() } else { HttpRouter::new() };
     HttpRouter::new()
+        .nest("/bench", bench)
         .route("/healthz", get(|| async { "ok" }))
         .route("/backends/{name}", any(inbound::handle))
         .route("/backends/{name}/", any(inbound::handle))

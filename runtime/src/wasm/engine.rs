@@ -26,6 +26,12 @@ impl WasmEngine {
     /// Builds the engine: Cranelift, pooling allocator, epochs, and every
     /// proposal adapters do not need switched off (less attack surface).
     pub fn new() -> anyhow::Result<Self> {
+        Self::with_pooling(true)
+    }
+
+    /// Like [`WasmEngine::new`]; `pooling = false` allocates each instance on
+    /// demand (for benchmarks comparing the two).
+    pub fn with_pooling(pooling: bool) -> anyhow::Result<Self> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(MAX_LIVE_INSTANCES)
             // A std wasip2 Rust guest has a handful of core instances; Python a few dozen.
@@ -46,7 +52,11 @@ impl WasmEngine {
         let mut config = Config::new();
         config
             .epoch_interruption(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .allocation_strategy(if pooling {
+                InstanceAllocationStrategy::Pooling(pool)
+            } else {
+                InstanceAllocationStrategy::OnDemand
+            })
             .memory_init_cow(true)
             .max_wasm_stack(1 << 20)
             .wasm_component_model(true)

@@ -1,0 +1,74 @@
+//! A bounded HTTP load generator: fixed concurrency, fixed duration, a cap on
+//! the number of requests, latencies recorded per request.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// What one load phase measured.
+#[derive(Debug, Clone, Default)]
+pub struct LoadResult {
+    pub ok: u64,
+    pub failed: u64,
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// Most requests one phase sends, whatever the duration.
+const MAX_REQUESTS: u64 = 2_000_000;
+
+/// Sends GETs to `url_for(n)` from `concurrency` clients for `phase`.
+pub async fn run(
+    concurrency: usize,
+    phase: Duration,
+    url_for: impl Fn(u64) -> String + Send + Sync + 'static,
+) -> LoadResult {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().expect("client");
+    let url_for = Arc::new(url_for);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, url_for, stop, sent) = (client.clone(), url_for.clone(), stop.clone(), sent.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failed = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let n = sent.fetch_add(1, Ordering::Relaxed);
+                if n >= MAX_REQUESTS {
+                    break;
+                }
+                let t = Instant::now();
+                match client.get(url_for(n)).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        latencies.push(t.elapsed());
+                    }
+                    _ => failed += 1,
+                }
+            }
+            (latencies, failed)
+        }));
+    }
+    tokio::time::sleep(phase).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    let mut failed = 0;
+    for t in tasks {
+        let (l, f) = t.await.expect("load task");
+        all.extend(l);
+        failed += f;
+    }
+    let elapsed = started.elapsed();
+    all.sort();
+    let pct = |p: f64| all.get(((all.len() as f64 - 1.0) * p).round() as usize).map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0);
+    LoadResult {
+        ok: all.len() as u64,
+        failed,
+        rps: all.len() as f64 / elapsed.as_secs_f64(),
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+    }
+}

@@ -1,0 +1,46 @@
+//! smsgw's benchmark suite. Every comparison is measured side by side in one
+//! run on this machine (shared and noisy: the ratios are what count).
+//!
+//! `cargo run -p bench --release -- all` writes `bench/results/latest.{md,json}`;
+//! `cargo run -p bench -- smoke` runs every part very briefly (CI keeps it from rotting).
+
+mod gateway;
+mod load;
+mod parts;
+
+use std::time::Duration;
+
+/// How long and how hard each part runs.
+#[derive(Clone, Copy)]
+pub struct Budget {
+    /// Length of each load phase.
+    pub phase: Duration,
+    /// Concurrent HTTP clients.
+    pub concurrency: usize,
+    /// Calls per sandbox measurement.
+    pub calls: usize,
+    /// Messages through the outbound queue.
+    pub messages: usize,
+    /// Backends deployed for the restart measurement.
+    pub backends: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    let mode = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    let budget = match mode.as_str() {
+        "all" => Budget { phase: Duration::from_secs(8), concurrency: 32, calls: 20_000, messages: 2_000, backends: 100 },
+        "smoke" => Budget { phase: Duration::from_millis(300), concurrency: 4, calls: 200, messages: 20, backends: 3 },
+        other => anyhow::bail!("unknown mode '{other}': use `all` or `smoke`"),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let report = runtime.block_on(parts::run_all(budget, mode == "all"))?;
+    println!("{}", report.markdown());
+    if mode == "all" {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("latest.md"), report.markdown())?;
+        std::fs::write(dir.join("latest.json"), serde_json::to_string_pretty(&report.json())?)?;
+        println!("wrote {}", dir.join("latest.md").display());
+    }
+    Ok(())
+}

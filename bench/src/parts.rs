@@ -1,0 +1,381 @@
+//! The five measurements, each bounded in time and count, loopback only.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::Budget;
+use crate::gateway::{self, Gateway};
+use crate::load::{self, LoadResult};
+
+/// Admin token the benchmark's gateways use.
+pub const TOKEN: &str = "bench-admin-token-0123456789";
+
+/// Everything measured, for Markdown and JSON.
+#[derive(Default)]
+pub struct Report {
+    sections: Vec<(String, Vec<(String, String)>)>,
+    json: serde_json::Map<String, Value>,
+}
+
+impl Report {
+    fn section(&mut self, title: &str, rows: Vec<(String, String)>, json: Value) {
+        self.sections.push((title.to_string(), rows));
+        self.json.insert(title.to_string(), json);
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        for (title, rows) in &self.sections {
+            out.push_str(&format!("\n### {title}\n\n| measurement | value |\n| --- | --- |\n"));
+            for (k, v) in rows {
+                out.push_str(&format!("| {k} | {v} |\n"));
+            }
+        }
+        out
+    }
+
+    pub fn json(&self) -> Value {
+        Value::Object(self.json.clone())
+    }
+}
+
+fn fmt_load(r: &LoadResult) -> String {
+    format!("{:.0} req/s, p50 {:.2} ms, p99 {:.2} ms ({} ok, {} failed)", r.rps, r.p50_ms, r.p99_ms, r.ok, r.failed)
+}
+
+fn load_json(r: &LoadResult) -> Value {
+    json!({ "rps": r.rps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "ok": r.ok, "failed": r.failed })
+}
+
+/// Runs every part; `full` also runs RapidSMS.
+pub async fn run_all(budget: Budget, full: bool) -> anyhow::Result<Report> {
+    let bin = gateway::binary()?;
+    let mut report = Report::default();
+    inbound(&bin, budget, full, &mut report).await?;
+    sandbox(budget, &mut report).await?;
+    outbound(&bin, budget, &mut report).await?;
+    deploy(&bin, budget, &mut report).await?;
+    Ok(report)
+}
+
+fn kannel_url(base: String) -> impl Fn(u64) -> String + Send + Sync + 'static {
+    move |n| format!("{base}?id=%2B2557{n:08}&text=hello+world+{n}&charset=UTF-8&coding=0")
+}
+
+/// Inbound messages the gateway has committed for `backend`.
+fn stored(gw: &Gateway, backend: &str) -> i64 {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+    rusqlite::Connection::open_with_flags(gw.data_dir.join("smsgw.db"), flags)
+        .and_then(|db| {
+            db.query_row("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND backend = ?1", [backend], |r| r.get(0))
+        })
+        .unwrap_or(-1)
+}
+
+/// Inbound end to end: Wasm parsing vs native parsing vs the HTTP floor vs RapidSMS.
+async fn inbound(bin: &std::path::Path, b: Budget, full: bool, report: &mut Report) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = "bench_routes = true\n[apps]\norder = []\n[[backends]]\nname = \"kannel\"\ncomponent = \"builtin:kannel\"\n";
+    let (gw, _) = Gateway::start(bin, dir.path(), config).await?;
+    let (idle_rss, _) = gw.memory_kib();
+    let floor = load::run(b.concurrency, b.phase, { let u = gw.url("/bench/floor"); move |_| u.clone() }).await;
+    // Alternate the two contenders so drift on a shared machine hits both.
+    let mut wasm = Vec::new();
+    let mut native = Vec::new();
+    for _ in 0..2 {
+        wasm.push(load::run(b.concurrency, b.phase, kannel_url(gw.url("/backends/kannel/"))).await);
+        native.push(load::run(b.concurrency, b.phase, kannel_url(gw.url("/bench/native/kannel/"))).await);
+    }
+    let best = |v: &[LoadResult]| v.iter().max_by(|a, c| a.rps.total_cmp(&c.rps)).cloned().unwrap_or_default();
+    let (wasm, native) = (best(&wasm), best(&native));
+    let (_, peak_rss) = gw.memory_kib();
+    let wasm_ok: u64 = wasm.ok;
+    let stored_wasm = stored(&gw, "kannel");
+    let tax = wasm.rps / native.rps;
+    let mut rows = vec![
+        ("HTTP floor (no parsing, no store)".to_string(), fmt_load(&floor)),
+        ("Kannel MO via the Wasm component + durable commit".into(), fmt_load(&wasm)),
+        ("same, parsed by native Rust in the same binary".into(), fmt_load(&native)),
+        ("Wasm / native throughput (target ≥ 0.8)".into(), format!("{tax:.2}")),
+        ("messages stored by the Wasm route (all phases)".into(), format!("{stored_wasm} (best phase acknowledged {wasm_ok})")),
+        ("RSS idle / peak during the inbound runs".into(), format!("{} MiB / {} MiB", idle_rss / 1024, peak_rss / 1024)),
+    ];
+    let mut j = json!({
+        "floor": load_json(&floor), "wasm": load_json(&wasm), "native": load_json(&native),
+        "wasm_over_native": tax, "rss_idle_kib": idle_rss, "rss_peak_kib": peak_rss,
+    });
+    if full {
+        match rapidsms(b).await {
+            Ok(r) => {
+                rows.push(("RapidSMS 2.2 Kannel view under gunicorn".into(), fmt_load(&r)));
+                rows.push(("smsgw (Wasm) / RapidSMS throughput (target ≥ 30)".into(), format!("{:.1}", wasm.rps / r.rps)));
+                j["rapidsms"] = load_json(&r);
+                j["smsgw_over_rapidsms"] = json!(wasm.rps / r.rps);
+            }
+            Err(e) => rows.push(("RapidSMS 2.2".into(), format!("not measured: {e}"))),
+        }
+    }
+    report.section(&format!("Inbound end to end ({} clients, {:?} per phase)", b.concurrency, b.phase), rows, j);
+    Ok(())
+}
+
+/// RapidSMS's Kannel view, set up by `bench/rapidsms/` scripts.
+async fn rapidsms(b: Budget) -> anyhow::Result<LoadResult> {
+    let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rapidsms");
+    anyhow::ensure!(scripts.join("setup.sh").exists(), "bench/rapidsms/setup.sh is missing");
+    let status = std::process::Command::new("bash").arg(scripts.join("setup.sh")).status()?;
+    anyhow::ensure!(status.success(), "bench/rapidsms/setup.sh failed");
+    let port = gateway::free_port();
+    let out = std::process::Command::new("bash").arg(scripts.join("run.sh")).arg(port.to_string()).output()?;
+    anyhow::ensure!(out.status.success(), "run.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+    let pid = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .rev()
+        .find_map(|w| w.parse::<u32>().ok())
+        .ok_or_else(|| anyhow::anyhow!("run.sh printed no PID"))?;
+    let result = load::run(b.concurrency, b.phase, kannel_url(format!("http://127.0.0.1:{port}/backends/kannel-fake-smsc/"))).await;
+    let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+    Ok(result)
+}
+
+/// The sandbox alone: instantiate + call + drop, per component, pooled and not.
+async fn sandbox(b: Budget, report: &mut Report) -> anyhow::Result<()> {
+    use smsgw::wasm::bindings::types::{HttpRequest, MessageContext, OutgoingMessage};
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/examples");
+    let mut components: Vec<(String, Vec<u8>)> = vec![
+        ("Rust (kannel)".into(), smsgw::builtin::component("kannel").unwrap().to_vec()),
+        ("Rust (http)".into(), smsgw::builtin::component("http").unwrap().to_vec()),
+    ];
+    for lang in ["python", "js", "c"] {
+        if let Ok(bytes) = std::fs::read(examples.join(format!("{lang}.wasm"))) {
+            components.push((format!("{lang} (http)"), bytes));
+        }
+    }
+    let mut rows = Vec::new();
+    let mut j = Vec::new();
+    for pooling in [true, false] {
+        let engine = Arc::new(smsgw::wasm::engine::WasmEngine::with_pooling(pooling)?);
+        let linker = smsgw::wasm::sandbox::linker(&engine)?;
+        for (name, wasm) in &components {
+            let started = Instant::now();
+            let component = wasmtime::component::Component::new(engine.engine(), wasm)?;
+            let compile = started.elapsed();
+            let mock = Arc::new(smsgw::fixtures::mock::MockTransport::new(Vec::new()));
+            let shared = smsgw::wasm::sandbox::BackendShared {
+                name: "bench".into(),
+                policy: smsgw::egress::EgressPolicy::default(),
+                secrets: smsgw::secrets::Secrets::default(),
+                transport: mock,
+            };
+            let config = r#"{"sendsms_url": "http://127.0.0.1:9/send"}"#.to_string();
+            let sandbox = smsgw::wasm::sandbox::Sandbox::new(
+                &linker,
+                &component,
+                shared,
+                smsgw::limits::Limits::default(),
+                config,
+                "http://gw/backends/bench/".into(),
+            )?;
+            let request = HttpRequest {
+                method: "GET".into(),
+                path: "/".into(),
+                query: "id=%2B255700000001&identity=%2B255700000001&text=hello+world&charset=UTF-8&coding=0".into(),
+                headers: vec![("user-agent".into(), "Kannel/1.4.5".into())],
+                body: Vec::new(),
+                url: "http://gw/backends/bench/?id=%2B255700000001&text=hello+world".into(),
+            };
+            let message = OutgoingMessage {
+                id: "1".into(),
+                text: "hello".into(),
+                identities: vec!["+255700000001".into()],
+                context: MessageContext { in_response_to: None, external_id: None, fields: Vec::new() },
+            };
+            let mut parse = Vec::with_capacity(b.calls);
+            let mut send = Vec::with_capacity(b.calls);
+            for i in 0..b.calls + b.calls / 10 {
+                let t = Instant::now();
+                let out = sandbox.parse_incoming(request.clone()).await;
+                let took = t.elapsed();
+                anyhow::ensure!(out.result.is_ok(), "{name}: parse call failed: {:?}", out.result.err());
+                let t = Instant::now();
+                let _ = sandbox.send(message.clone()).await;
+                let took_send = t.elapsed();
+                if i >= b.calls / 10 {
+                    parse.push(took);
+                    send.push(took_send);
+                }
+            }
+            parse.sort();
+            send.sort();
+            let us = |v: &[Duration], p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e6;
+            let alloc = if pooling { "pooling" } else { "on-demand" };
+            rows.push((
+                format!("{name}, {alloc}: size {} KiB, compile {} ms", wasm.len() / 1024, compile.as_millis()),
+                format!(
+                    "parse-incoming median {:.1} µs (p99 {:.1}); send median {:.1} µs (p99 {:.1})",
+                    us(&parse, 0.5),
+                    us(&parse, 0.99),
+                    us(&send, 0.5),
+                    us(&send, 0.99)
+                ),
+            ));
+            j.push(json!({
+                "component": name, "allocator": alloc, "size": wasm.len(), "compile_ms": compile.as_millis() as u64,
+                "parse_median_us": us(&parse, 0.5), "parse_p99_us": us(&parse, 0.99),
+                "send_median_us": us(&send, 0.5), "send_p99_us": us(&send, 0.99),
+            }));
+        }
+    }
+    report.section(
+        &format!("Sandbox per call: instantiate + call + drop ({} calls; target ≤ 15 µs median for Rust kannel, pooling)", b.calls),
+        rows,
+        Value::Array(j),
+    );
+    Ok(())
+}
+
+/// A provider that counts requests and answers like Kannel's sendsms.
+async fn start_provider() -> anyhow::Result<(u16, Arc<AtomicU64>)> {
+    let count = Arc::new(AtomicU64::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let c = count.clone();
+    let app = axum::Router::new().fallback(move || {
+        let c = c.clone();
+        async move {
+            c.fetch_add(1, Ordering::Relaxed);
+            (axum::http::StatusCode::ACCEPTED, "0: Accepted for delivery")
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((port, count))
+}
+
+/// Outbound: the queue + Kannel component + host HTTP vs a native reqwest sender.
+async fn outbound(bin: &std::path::Path, b: Budget, report: &mut Report) -> anyhow::Result<()> {
+    let (port, count) = start_provider().await?;
+    let workers = 8;
+    let dir = tempfile::tempdir()?;
+    let config = format!(
+        "[apps]\norder = []\n[outbound]\nworkers = {workers}\n[[backends]]\nname = \"kannel\"\ncomponent = \"builtin:kannel\"\nallowed_hosts = [\"http://127.0.0.1:{port}\"]\n[backends.config]\nsendsms_url = \"http://127.0.0.1:{port}/cgi-bin/sendsms\"\nsendsms_params = {{ username = \"u\", password = \"p\" }}\n"
+    );
+    let (gw, _) = Gateway::start(bin, dir.path(), &config).await?;
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for chunk in 0..workers {
+        let (client, url) = (client.clone(), gw.url("/api/v1/messages"));
+        let n = b.messages / workers;
+        tasks.push(tokio::spawn(async move {
+            for i in 0..n {
+                let body = json!({"backend": "kannel", "to": [format!("+2557{chunk:02}{i:06}")], "text": "hello world"});
+                client.post(&url).json(&body).send().await.expect("enqueue");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    let total = (b.messages / workers * workers) as u64;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while count.load(Ordering::Relaxed) < total && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let wasm_time = started.elapsed();
+    let wasm_rate = count.load(Ordering::Relaxed) as f64 / wasm_time.as_secs_f64();
+    drop(gw);
+
+    // The same requests from native code with the same concurrency.
+    let before = count.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for chunk in 0..workers {
+        let client = client.clone();
+        let n = b.messages / workers;
+        tasks.push(tokio::spawn(async move {
+            for i in 0..n {
+                let url = format!(
+                    "http://127.0.0.1:{port}/cgi-bin/sendsms?username=u&password=p&to=%2B2557{chunk:02}{i:06}&text=hello+world&coding=0&charset=UTF-8"
+                );
+                let r = client.get(url).send().await.expect("send");
+                let _ = r.bytes().await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    let native_rate = (count.load(Ordering::Relaxed) - before) as f64 / started.elapsed().as_secs_f64();
+    let rows = vec![
+        (format!("{total} messages: API enqueue → queue → Kannel component → provider"), format!("{wasm_rate:.0} msg/s")),
+        (format!("{total} requests from a native reqwest sender, {workers} at a time"), format!("{native_rate:.0} msg/s")),
+        ("Wasm / native (target ≥ 0.8)".into(), format!("{:.2}", wasm_rate / native_rate)),
+    ];
+    report.section("Outbound", rows, json!({ "wasm_msg_s": wasm_rate, "native_msg_s": native_rate, "ratio": wasm_rate / native_rate }));
+    Ok(())
+}
+
+/// Polls `url` until it answers 2xx.
+async fn wait_ok(client: &reqwest::Client, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(r) = client.get(url).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Upload → first request served, and restart with many deployed backends.
+async fn deploy(bin: &std::path::Path, b: Budget, report: &mut Report) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (gw, cold_start) = Gateway::start(bin, dir.path(), "").await?;
+    let client = reqwest::Client::new();
+    let upload = |name: String, wasm: Vec<u8>| {
+        let (client, url) = (client.clone(), gw.url(&format!("/api/v1/admin/backends/{name}")));
+        async move {
+            let form = reqwest::multipart::Form::new().part("component", reqwest::multipart::Part::bytes(wasm).file_name("b.wasm"));
+            let r = client.put(url).bearer_auth(TOKEN).multipart(form).send().await?;
+            anyhow::ensure!(r.status().is_success(), "upload failed: {}", r.text().await?);
+            anyhow::Ok(())
+        }
+    };
+    let mut rows = Vec::new();
+    let mut j = serde_json::Map::new();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/examples");
+    let mut candidates = vec![("Rust".to_string(), smsgw::builtin::component("http").unwrap().to_vec())];
+    if let Ok(py) = std::fs::read(examples.join("python.wasm")) {
+        candidates.push(("Python".into(), py));
+    }
+    for (lang, wasm) in candidates {
+        let name = format!("fresh-{}", lang.to_lowercase());
+        let started = Instant::now();
+        upload(name.clone(), wasm).await?;
+        wait_ok(&client, &gw.url(&format!("/backends/{name}/?identity=1&text=hi"))).await;
+        let took = started.elapsed();
+        rows.push((format!("upload of the {lang} http component → first request served"), format!("{} ms", took.as_millis())));
+        j.insert(format!("upload_{}_ms", lang.to_lowercase()), json!(took.as_millis() as u64));
+    }
+    let (idle, _) = gw.memory_kib();
+    let wasm = smsgw::builtin::component("kannel").unwrap().to_vec();
+    for i in 0..b.backends {
+        upload(format!("b{i}"), wasm.clone()).await?;
+    }
+    let (with_many, _) = gw.memory_kib();
+    let (gw, restart) = gw.restart().await?;
+    wait_ok(&client, &gw.url(&format!("/backends/b{}/?id=1&text=hi", b.backends - 1))).await;
+    let (after_restart, _) = gw.memory_kib();
+    rows.push(("cold start, empty data dir (compiles the built-in http backend)".into(), format!("{} ms", cold_start.as_millis())));
+    rows.push((format!("restart → serving with {} deployed backends (compile cache hit)", b.backends + 2), format!("{} ms", restart.as_millis())));
+    rows.push(("RSS before / after deploying them / after restart".into(), format!("{} / {} / {} MiB", idle / 1024, with_many / 1024, after_restart / 1024)));
+    j.insert("restart_ms".into(), json!(restart.as_millis() as u64));
+    j.insert("backends".into(), json!(b.backends + 2));
+    j.insert("rss_kib".into(), json!({ "before": idle, "with_backends": with_many, "after_restart": after_restart }));
+    report.section("Deploy and restart", rows, Value::Object(j));
+    Ok(())
+}
