@@ -28,7 +28,9 @@ pub struct Budget {
 fn main() -> anyhow::Result<()> {
     let mode = std::env::args().nth(1).unwrap_or_else(|| "all".into());
     let budget = match mode.as_str() {
-        "all" => Budget { phase: Duration::from_secs(8), concurrency: 32, calls: 20_000, messages: 2_000, backends: 100 },
+        "all" => {
+            Budget { phase: Duration::from_secs(8), concurrency: 32, calls: 20_000, messages: 2_000, backends: 100 }
+        }
         "smoke" => Budget { phase: Duration::from_millis(300), concurrency: 4, calls: 200, messages: 20, backends: 3 },
         other => anyhow::bail!("unknown mode '{other}': use `all` or `smoke`"),
     };

@@ -70,7 +70,9 @@ fn stored(gw: &Gateway, backend: &str) -> i64 {
     let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
     rusqlite::Connection::open_with_flags(gw.data_dir.join("smsgw.db"), flags)
         .and_then(|db| {
-            db.query_row("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND backend = ?1", [backend], |r| r.get(0))
+            db.query_row("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND backend = ?1", [backend], |r| {
+                r.get(0)
+            })
         })
         .unwrap_or(-1)
 }
@@ -78,10 +80,15 @@ fn stored(gw: &Gateway, backend: &str) -> i64 {
 /// Inbound end to end: Wasm parsing vs native parsing vs the HTTP floor vs RapidSMS.
 async fn inbound(bin: &std::path::Path, b: Budget, full: bool, report: &mut Report) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let config = "bench_routes = true\n[apps]\norder = []\n[[backends]]\nname = \"kannel\"\ncomponent = \"builtin:kannel\"\n";
+    let config =
+        "bench_routes = true\n[apps]\norder = []\n[[backends]]\nname = \"kannel\"\ncomponent = \"builtin:kannel\"\n";
     let (gw, _) = Gateway::start(bin, dir.path(), config).await?;
     let (idle_rss, _) = gw.memory_kib();
-    let floor = load::run(b.concurrency, b.phase, { let u = gw.url("/bench/floor"); move |_| u.clone() }).await;
+    let floor = load::run(b.concurrency, b.phase, {
+        let u = gw.url("/bench/floor");
+        move |_| u.clone()
+    })
+    .await;
     // Alternate the two contenders so drift on a shared machine hits both.
     let mut wasm = Vec::new();
     let mut native = Vec::new();
@@ -100,8 +107,14 @@ async fn inbound(bin: &std::path::Path, b: Budget, full: bool, report: &mut Repo
         ("Kannel MO via the Wasm component + durable commit".into(), fmt_load(&wasm)),
         ("same, parsed by native Rust in the same binary".into(), fmt_load(&native)),
         ("Wasm / native throughput (target ≥ 0.8)".into(), format!("{tax:.2}")),
-        ("messages stored by the Wasm route (all phases)".into(), format!("{stored_wasm} (best phase acknowledged {wasm_ok})")),
-        ("RSS idle / peak during the inbound runs".into(), format!("{} MiB / {} MiB", idle_rss / 1024, peak_rss / 1024)),
+        (
+            "messages stored by the Wasm route (all phases)".into(),
+            format!("{stored_wasm} (best phase acknowledged {wasm_ok})"),
+        ),
+        (
+            "RSS idle / peak during the inbound runs".into(),
+            format!("{} MiB / {} MiB", idle_rss / 1024, peak_rss / 1024),
+        ),
     ];
     let mut j = json!({
         "floor": load_json(&floor), "wasm": load_json(&wasm), "native": load_json(&native),
@@ -111,7 +124,10 @@ async fn inbound(bin: &std::path::Path, b: Budget, full: bool, report: &mut Repo
         match rapidsms(b).await {
             Ok(r) => {
                 rows.push(("RapidSMS 2.2 Kannel view under gunicorn".into(), fmt_load(&r)));
-                rows.push(("smsgw (Wasm) / RapidSMS throughput (target ≥ 30)".into(), format!("{:.1}", wasm.rps / r.rps)));
+                rows.push((
+                    "smsgw (Wasm) / RapidSMS throughput (target ≥ 30)".into(),
+                    format!("{:.1}", wasm.rps / r.rps),
+                ));
                 j["rapidsms"] = load_json(&r);
                 j["smsgw_over_rapidsms"] = json!(wasm.rps / r.rps);
             }
@@ -136,7 +152,9 @@ async fn rapidsms(b: Budget) -> anyhow::Result<LoadResult> {
         .rev()
         .find_map(|w| w.parse::<u32>().ok())
         .ok_or_else(|| anyhow::anyhow!("run.sh printed no PID"))?;
-    let result = load::run(b.concurrency, b.phase, kannel_url(format!("http://127.0.0.1:{port}/backends/kannel-fake-smsc/"))).await;
+    let result =
+        load::run(b.concurrency, b.phase, kannel_url(format!("http://127.0.0.1:{port}/backends/kannel-fake-smsc/")))
+            .await;
     let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
     Ok(result)
 }
@@ -230,7 +248,10 @@ async fn sandbox(b: Budget, report: &mut Report) -> anyhow::Result<()> {
         }
     }
     report.section(
-        &format!("Sandbox per call: instantiate + call + drop ({} calls; target ≤ 15 µs median for Rust kannel, pooling)", b.calls),
+        &format!(
+            "Sandbox per call: instantiate + call + drop ({} calls; target ≤ 15 µs median for Rust kannel, pooling)",
+            b.calls
+        ),
         rows,
         Value::Array(j),
     );
@@ -271,7 +292,8 @@ async fn outbound(bin: &std::path::Path, b: Budget, report: &mut Report) -> anyh
         let n = b.messages / workers;
         tasks.push(tokio::spawn(async move {
             for i in 0..n {
-                let body = json!({"backend": "kannel", "to": [format!("+2557{chunk:02}{i:06}")], "text": "hello world"});
+                let body =
+                    json!({"backend": "kannel", "to": [format!("+2557{chunk:02}{i:06}")], "text": "hello world"});
                 client.post(&url).json(&body).send().await.expect("enqueue");
             }
         }));
@@ -310,11 +332,21 @@ async fn outbound(bin: &std::path::Path, b: Budget, report: &mut Report) -> anyh
     }
     let native_rate = (count.load(Ordering::Relaxed) - before) as f64 / started.elapsed().as_secs_f64();
     let rows = vec![
-        (format!("{total} messages: API enqueue → queue → Kannel component → provider"), format!("{wasm_rate:.0} msg/s")),
-        (format!("{total} requests from a native reqwest sender, {workers} at a time"), format!("{native_rate:.0} msg/s")),
+        (
+            format!("{total} messages: API enqueue → queue → Kannel component → provider"),
+            format!("{wasm_rate:.0} msg/s"),
+        ),
+        (
+            format!("{total} requests from a native reqwest sender, {workers} at a time"),
+            format!("{native_rate:.0} msg/s"),
+        ),
         ("Wasm / native (target ≥ 0.8)".into(), format!("{:.2}", wasm_rate / native_rate)),
     ];
-    report.section("Outbound", rows, json!({ "wasm_msg_s": wasm_rate, "native_msg_s": native_rate, "ratio": wasm_rate / native_rate }));
+    report.section(
+        "Outbound",
+        rows,
+        json!({ "wasm_msg_s": wasm_rate, "native_msg_s": native_rate, "ratio": wasm_rate / native_rate }),
+    );
     Ok(())
 }
 
@@ -339,7 +371,8 @@ async fn deploy(bin: &std::path::Path, b: Budget, report: &mut Report) -> anyhow
     let upload = |name: String, wasm: Vec<u8>| {
         let (client, url) = (client.clone(), gw.url(&format!("/api/v1/admin/backends/{name}")));
         async move {
-            let form = reqwest::multipart::Form::new().part("component", reqwest::multipart::Part::bytes(wasm).file_name("b.wasm"));
+            let form = reqwest::multipart::Form::new()
+                .part("component", reqwest::multipart::Part::bytes(wasm).file_name("b.wasm"));
             let r = client.put(url).bearer_auth(TOKEN).multipart(form).send().await?;
             anyhow::ensure!(r.status().is_success(), "upload failed: {}", r.text().await?);
             anyhow::Ok(())
@@ -358,7 +391,10 @@ async fn deploy(bin: &std::path::Path, b: Budget, report: &mut Report) -> anyhow
         upload(name.clone(), wasm).await?;
         wait_ok(&client, &gw.url(&format!("/backends/{name}/?identity=1&text=hi"))).await;
         let took = started.elapsed();
-        rows.push((format!("upload of the {lang} http component → first request served"), format!("{} ms", took.as_millis())));
+        rows.push((
+            format!("upload of the {lang} http component → first request served"),
+            format!("{} ms", took.as_millis()),
+        ));
         j.insert(format!("upload_{}_ms", lang.to_lowercase()), json!(took.as_millis() as u64));
     }
     let (idle, _) = gw.memory_kib();
@@ -370,9 +406,18 @@ async fn deploy(bin: &std::path::Path, b: Budget, report: &mut Report) -> anyhow
     let (gw, restart) = gw.restart().await?;
     wait_ok(&client, &gw.url(&format!("/backends/b{}/?id=1&text=hi", b.backends - 1))).await;
     let (after_restart, _) = gw.memory_kib();
-    rows.push(("cold start, empty data dir (compiles the built-in http backend)".into(), format!("{} ms", cold_start.as_millis())));
-    rows.push((format!("restart → serving with {} deployed backends (compile cache hit)", b.backends + 2), format!("{} ms", restart.as_millis())));
-    rows.push(("RSS before / after deploying them / after restart".into(), format!("{} / {} / {} MiB", idle / 1024, with_many / 1024, after_restart / 1024)));
+    rows.push((
+        "cold start, empty data dir (compiles the built-in http backend)".into(),
+        format!("{} ms", cold_start.as_millis()),
+    ));
+    rows.push((
+        format!("restart → serving with {} deployed backends (compile cache hit)", b.backends + 2),
+        format!("{} ms", restart.as_millis()),
+    ));
+    rows.push((
+        "RSS before / after deploying them / after restart".into(),
+        format!("{} / {} / {} MiB", idle / 1024, with_many / 1024, after_restart / 1024),
+    ));
     j.insert("restart_ms".into(), json!(restart.as_millis() as u64));
     j.insert("backends".into(), json!(b.backends + 2));
     j.insert("rss_kib".into(), json!({ "before": idle, "with_backends": with_many, "after_restart": after_restart }));

@@ -21,12 +21,28 @@ const RUST: Files = &[
     ("README.md", include_str!("../templates/rust/README.md")),
 ];
 
+const PYTHON: Files = &[
+    ("app.py", include_str!("../templates/python/app.py")),
+    ("testdata/sample.json", include_str!("../templates/rust/testdata/sample.json")),
+    ("build.sh", include_str!("../templates/python/build.sh")),
+    ("README.md", include_str!("../templates/python/README.md")),
+];
+
+const JS: Files = &[
+    ("backend.js", include_str!("../templates/js/backend.js")),
+    ("testdata/sample.json", include_str!("../templates/rust/testdata/sample.json")),
+    ("build.sh", include_str!("../templates/js/build.sh")),
+    ("README.md", include_str!("../templates/js/README.md")),
+];
+
 /// Languages with a template.
-pub const LANGUAGES: &[&str] = &["rust"];
+pub const LANGUAGES: &[&str] = &["rust", "python", "js"];
 
 fn files(lang: &str) -> Option<Files> {
     match lang {
         "rust" => Some(RUST),
+        "python" => Some(PYTHON),
+        "js" | "javascript" => Some(JS),
         _ => None,
     }
 }

@@ -18,9 +18,7 @@ use crate::apps::InboundMessage;
 use crate::store::NewInbound;
 
 pub fn routes() -> axum::Router<Arc<AppState>> {
-    axum::Router::new()
-        .route("/floor", get(|| async { StatusCode::OK }))
-        .route("/native/{name}/", get(native_kannel))
+    axum::Router::new().route("/floor", get(|| async { StatusCode::OK })).route("/native/{name}/", get(native_kannel))
 }
 
 /// The raw, percent-decoded bytes of the first `name` parameter.
@@ -67,7 +65,11 @@ fn decode_text(bytes: &[u8], charset: Option<&[u8]>, coding: Option<&[u8]>) -> S
     }
 }
 
-async fn native_kannel(State(state): State<Arc<AppState>>, Path(name): Path<String>, RawQuery(query): RawQuery) -> Response {
+async fn native_kannel(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let query = query.unwrap_or_default();
     let sender = raw_param(&query, "id").map(|b| String::from_utf8_lossy(&b).trim().to_string());
     let Some(sender) = sender.filter(|s| !s.is_empty()) else {

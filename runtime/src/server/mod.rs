@@ -2,8 +2,8 @@
 //! `/api/v1/`, and `/healthz`.
 
 mod admin;
-mod bench_routes;
 mod api;
+mod bench_routes;
 mod inbound;
 
 pub use inbound::note_outcome;

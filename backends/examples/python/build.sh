@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Builds the generic HTTP backend written in Python into a WebAssembly component:
+#   target/examples/python.wasm
+# Installs its toolchain first when missing: componentize-py (pinned) from PyPI,
+# in a venv under target/toolchains/python/. Safe to run again: with the
+# toolchain in place it only rebuilds the component.
+set -euo pipefail
+
+COMPONENTIZE_PY_VERSION=0.25.1
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../../.." && pwd)"
+venv="$root/target/toolchains/python/venv"
+out="$root/target/examples/python.wasm"
+cpy="$venv/bin/componentize-py"
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+start="$(now)"
+
+# --- toolchain ---------------------------------------------------------------
+have_toolchain() {
+    [[ -x "$cpy" ]] && [[ "$("$cpy" --version 2>/dev/null)" == "componentize-py $COMPONENTIZE_PY_VERSION" ]]
+}
+
+if ! have_toolchain; then
+    echo "installing componentize-py $COMPONENTIZE_PY_VERSION into $venv"
+    install_start="$(now)"
+    python="$(command -v python3 || true)"
+    # A venv needs ensurepip, which Debian ships separately (python3-venv).
+    if [[ -z "$python" ]] || ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
+        python=/usr/bin/python3
+        if ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
+            export DEBIAN_FRONTEND=noninteractive
+            apt-get install -y python3 python3-venv \
+                || { apt-get update && apt-get install -y python3 python3-venv; }
+        fi
+    fi
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "componentize-py==$COMPONENTIZE_PY_VERSION"
+    have_toolchain || { echo "componentize-py $COMPONENTIZE_PY_VERSION did not install" >&2; exit 1; }
+    echo "toolchain installed in $(elapsed "$install_start") s"
+fi
+
+# --- component ---------------------------------------------------------------
+# Exports the interface smsgw:backend/adapter (world `backend`); --stub-wasi
+# replaces every WASI import with a trapping stub, so the component imports only
+# smsgw:backend/http-client and log.
+build_start="$(now)"
+mkdir -p "$(dirname "$out")"
+"$cpy" -d "$root/wit" -w backend componentize --stub-wasi \
+    -p "$here/src" app -o "$out.tmp"
+mv "$out.tmp" "$out"
+
+echo "built $out ($(stat -c %s "$out") bytes) in $(elapsed "$build_start") s (total $(elapsed "$start") s)"
