@@ -59,6 +59,25 @@ macro_rules! export_backend {
     };
 }
 
+/// The two routes most providers need below a backend's mount: messages at
+/// `/`, delivery reports or status callbacks at `/status/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Message,
+    Status,
+}
+
+impl Route {
+    /// The route `path` names (with or without a trailing slash), or a 404.
+    pub fn of(path: &str) -> Result<Route, ParseError> {
+        match path.trim_end_matches('/') {
+            "" => Ok(Route::Message),
+            "/status" => Ok(Route::Status),
+            other => Err(ParseError::NotFound(format!("no route '{other}'; use / or /status/"))),
+        }
+    }
+}
+
 impl IncomingMessage {
     /// A message with no external id, timestamp or extra fields.
     pub fn new(identity: impl Into<String>, text: impl Into<String>) -> Self {

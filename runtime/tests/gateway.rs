@@ -264,3 +264,67 @@ async fn gateway_starts_without_any_configuration() {
     assert_eq!(answered, Some(200), "the built-in http backend is mounted by default");
     assert!(dir.path().join("smsgw-data").join("smsgw.db").exists(), "default data dir is ./smsgw-data");
 }
+
+#[tokio::test]
+async fn webhook_app_gets_each_message_and_its_replies_are_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let provider = MockProvider::start(&[]).await;
+    // The user's application: answers every message with two replies.
+    let app_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_addr = app_listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
+    let seen2 = seen.clone();
+    let app = axum::Router::new().route(
+        "/sms",
+        axum::routing::post(move |axum::Json(m): axum::Json<serde_json::Value>| {
+            let seen = seen2.clone();
+            async move {
+                let text = m["text"].as_str().unwrap_or("").to_string();
+                seen.lock().unwrap().push(m);
+                if text == "fail" {
+                    return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({})));
+                }
+                (axum::http::StatusCode::OK, axum::Json(json!({"replies": [format!("got {text}"), {"text": "bye"}]})))
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(app_listener, app).await.unwrap() });
+    let config = http_backend_config(&provider, &provider.origin(), "")
+        + &format!("\n[apps]\norder = [\"ping\", \"webhook\"]\n[apps.webhook]\nurl = \"http://{app_addr}/sms\"\n");
+    let gw = Gateway::start(dir.path(), &config).await;
+
+    assert_eq!(gw.inbound_get("/backends/http/?identity=77&text=hello").await.0, 200);
+    let got = provider.wait_for(2, WAIT).await;
+    let mut texts: Vec<_> = got.iter().map(|r| r.param("text").unwrap().to_string()).collect();
+    texts.sort();
+    assert_eq!(texts, vec!["bye", "got hello"]);
+    let posted = seen.lock().unwrap()[0].clone();
+    assert_eq!(posted["identity"], "77");
+    assert_eq!(posted["backend"], "http");
+
+    // `ping` comes first in the order and handles its message: the webhook never sees it.
+    assert_eq!(gw.inbound_get("/backends/http/?identity=77&text=ping").await.0, 200);
+    provider.wait_for(3, WAIT).await;
+    assert_eq!(seen.lock().unwrap().len(), 1);
+
+    // A failing webhook is recorded on the message; nothing is sent.
+    assert_eq!(gw.inbound_get("/backends/http/?identity=77&text=fail").await.0, 200);
+    let id = gw.last_inbound_id().await;
+    let m = gw.wait_message(id, WAIT, |m| m["status"] == "app-error").await;
+    assert!(m["last_error"].as_str().unwrap().contains("webhook answered 500"), "{m}");
+}
+
+#[tokio::test]
+async fn default_reply_answers_what_no_app_handled() {
+    let dir = tempfile::tempdir().unwrap();
+    let provider = MockProvider::start(&[]).await;
+    let config = http_backend_config(&provider, &provider.origin(), "")
+        + "\n[apps]\norder = [\"echo\"]\ndefault_reply = \"Sorry, I did not understand.\"\n";
+    let gw = Gateway::start(dir.path(), &config).await;
+    assert_eq!(gw.inbound_get("/backends/http/?identity=5&text=what").await.0, 200);
+    let got = provider.wait_for(1, WAIT).await;
+    assert_eq!(got[0].param("text"), Some("Sorry, I did not understand."));
+    assert_eq!(gw.inbound_get("/backends/http/?identity=5&text=echo").await.0, 200);
+    let got = provider.wait_for(2, WAIT).await;
+    assert_eq!(got[1].param("text"), Some(smsgw::apps::ECHO_HELP));
+}

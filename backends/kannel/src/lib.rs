@@ -160,21 +160,6 @@ fn outcome(result: Result<http::Response, http::Error>, identities: &[String]) -
     }
 }
 
-/// Which inbound route a path names.
-enum Route {
-    Message,
-    Status,
-}
-
-/// `/` takes messages, `/status` (with or without the slash) delivery reports.
-fn route(path: &str) -> Result<Route, ParseError> {
-    match path.trim_end_matches('/') {
-        "" => Ok(Route::Message),
-        "/status" => Ok(Route::Status),
-        other => Err(ParseError::NotFound(format!("no route '{other}'; use / or /status/"))),
-    }
-}
-
 /// The reply Kannel gets: 200 and no body, since Kannel would send any body
 /// back to the phone as an SMS.
 fn empty_ok() -> HttpResponse {
@@ -263,7 +248,7 @@ impl Backend for Kannel {
         if req.method != "GET" {
             return Err(ParseError::MethodNotAllowed(format!("method {} not allowed; Kannel uses GET", req.method)));
         }
-        match route(&req.path)? {
+        match Route::of(&req.path)? {
             Route::Message => message(&req),
             Route::Status => report(&req),
         }

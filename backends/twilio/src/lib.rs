@@ -24,21 +24,6 @@ const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>
 /// Parameters that become the message itself rather than its fields.
 const MAPPED: &[&str] = &["From", "Body", "MessageSid"];
 
-/// Which inbound route a request takes.
-enum Route {
-    Message,
-    Status,
-}
-
-/// `/` takes messages, `/status` (with or without the slash) status callbacks.
-fn route(path: &str) -> Result<Route, ParseError> {
-    match path.trim_end_matches('/') {
-        "" => Ok(Route::Message),
-        "/status" => Ok(Route::Status),
-        other => Err(ParseError::NotFound(format!("no route '{other}'; use / or /status/"))),
-    }
-}
-
 /// The webhook's parameters: the form for POST, the query for GET (Twilio
 /// can be told to use either; a GET's parameters are already in the signed URL).
 fn params(req: &HttpRequest) -> Result<(Params, Vec<(String, String)>), ParseError> {
@@ -276,7 +261,7 @@ fn send_each(settings: &Settings, msg: &OutgoingMessage) -> Result<Vec<SentIdent
 impl Backend for Twilio {
     fn parse_incoming(ctx: BackendContext, req: HttpRequest) -> Result<Incoming, ParseError> {
         let (params, signed) = params(&req)?;
-        let route = route(&req.path)?;
+        let route = Route::of(&req.path)?;
         check_signature(&Config::parse(&ctx.config)?, &req, &signed)?;
         if is_status_callback(&route, &params) { report(&params) } else { message(&params) }
     }

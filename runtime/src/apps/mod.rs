@@ -4,7 +4,7 @@ mod echo;
 mod ping;
 mod webhook;
 
-pub use echo::Echo;
+pub use echo::{Echo, HELP as ECHO_HELP};
 pub use ping::Ping;
 pub use webhook::Webhook;
 
