@@ -291,8 +291,11 @@ fn apply_report(conn: &Connection, backend: &str, r: &NewReport) -> Result<bool,
     let mut touched = Vec::new();
     for (mid, identity, current) in targets {
         let current = RecipientStatus::parse(&current).unwrap_or(RecipientStatus::Queued);
-        // A queued recipient is still ours to send: reports do not pre-empt the queue.
-        if current == RecipientStatus::Queued || rank(r.status) < rank(current) {
+        // A report for a still-queued recipient means the provider has it: it
+        // can arrive before the send attempt is recorded (Kannel's fake SMSC
+        // reports within milliseconds), or after an attempt that timed out on
+        // our side. Either way it must count, and the recipient is not resent.
+        if rank(r.status) < rank(current) {
             continue;
         }
         if rank(r.status) == rank(current) && current != RecipientStatus::Sent {
@@ -311,6 +314,18 @@ fn apply_report(conn: &Connection, backend: &str, r: &NewReport) -> Result<bool,
         refresh_status(conn, mid)?;
     }
     Ok(matched)
+}
+
+/// Fails every still-queued recipient of `id` with `reason`.
+fn fail_queued(conn: &Connection, id: MessageId, reason: &str) -> Result<(), StoreError> {
+    let now = now_ms();
+    conn.prepare_cached(
+        "UPDATE recipients SET status = 'failed', error = ?2, updated_at = ?3 WHERE message_id = ?1 AND status = 'queued'",
+    )?
+    .execute(params![id, reason, now])?;
+    conn.prepare_cached("UPDATE messages SET last_error = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, reason, now])?;
+    refresh_status(conn, id)
 }
 
 /// Recomputes an outbound message's overall status from its recipients.
@@ -541,17 +556,7 @@ impl Store for SqliteStore {
     }
 
     async fn fail_message(&self, id: MessageId, reason: String) -> Result<(), StoreError> {
-        self.run(move |conn| {
-            let now = now_ms();
-            conn.prepare_cached(
-                "UPDATE recipients SET status = 'failed', error = ?2, updated_at = ?3 WHERE message_id = ?1 AND status = 'queued'",
-            )?
-            .execute(params![id, reason, now])?;
-            conn.prepare_cached("UPDATE messages SET last_error = ?2, updated_at = ?3 WHERE id = ?1")?
-                .execute(params![id, reason, now])?;
-            refresh_status(conn, id)
-        })
-        .await
+        self.run(move |conn| fail_queued(conn, id, &reason)).await
     }
 
     async fn postpone(&self, id: MessageId, until: Millis) -> Result<(), StoreError> {
@@ -708,15 +713,8 @@ impl Store for SqliteStore {
                 )?
                 .query_map([&name], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
-            let now = now_ms();
             for id in &ids {
-                conn.prepare_cached(
-                    "UPDATE recipients SET status = 'failed', error = ?2, updated_at = ?3 WHERE message_id = ?1 AND status = 'queued'",
-                )?
-                .execute(params![id, reason, now])?;
-                conn.prepare_cached("UPDATE messages SET last_error = ?2, updated_at = ?3 WHERE id = ?1")?
-                    .execute(params![id, reason, now])?;
-                refresh_status(conn, *id)?;
+                fail_queued(conn, *id, &reason)?;
             }
             Ok(ids.len())
         })

@@ -162,3 +162,26 @@ async fn backend_versions_activate_roll_back_and_delete() {
     // A later upload under the same name never reuses a version number.
     assert_eq!(store.add_backend_version("up", "cc", 5, "{}".into(), "0.1.0").await.unwrap().version, 3);
 }
+
+#[tokio::test]
+async fn a_report_arriving_before_the_attempt_is_recorded_still_counts() {
+    let (_dir, store) = store();
+    let id = store.enqueue(outbound(&["a"])).await.unwrap();
+    let now = now_ms();
+    store.claim_due(now, now + 1000).await.unwrap().unwrap();
+    // The provider reports delivery while the send call is still returning.
+    let report = NewReport {
+        message_id: Some(id.to_string()),
+        external_id: None,
+        identity: Some("a".into()),
+        status: RecipientStatus::Delivered,
+        detail: None,
+    };
+    store.record_inbound("http", vec![], vec![report]).await.unwrap();
+    let sent = AttemptResult { sent: vec![("a".into(), Some("ext".into()))], ..Default::default() };
+    store.finish_attempt(id, sent).await.unwrap();
+    let m = store.get(id).await.unwrap().unwrap();
+    assert_eq!(m.status, "delivered");
+    assert_eq!(m.recipients[0].status, RecipientStatus::Delivered);
+    assert!(store.claim_due(now_ms(), now_ms() + 1000).await.unwrap().is_none(), "not sent again");
+}
