@@ -523,9 +523,18 @@ impl Store for SqliteStore {
                 "UPDATE recipients SET status = ?3, external_id = COALESCE(?4, external_id), error = ?5, updated_at = ?6
                  WHERE message_id = ?1 AND identity = ?2 AND status = 'queued'",
             )?;
+            // The provider's id is kept even when a fast delivery report already
+            // moved the recipient on, so later reports by that id still match.
+            let mut remember = conn.prepare_cached(
+                "UPDATE recipients SET external_id = ?3 WHERE message_id = ?1 AND identity = ?2 AND external_id IS NULL",
+            )?;
             for (identity, external_id) in &result.sent {
                 set.execute(params![id, identity, "sent", external_id, Option::<String>::None, now])?;
+                if external_id.is_some() {
+                    remember.execute(params![id, identity, external_id])?;
+                }
             }
+            drop(remember);
             for (identity, reason) in &result.failed {
                 set.execute(params![id, identity, "failed", Option::<String>::None, reason, now])?;
             }

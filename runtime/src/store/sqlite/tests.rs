@@ -183,5 +183,6 @@ async fn a_report_arriving_before_the_attempt_is_recorded_still_counts() {
     let m = store.get(id).await.unwrap().unwrap();
     assert_eq!(m.status, "delivered");
     assert_eq!(m.recipients[0].status, RecipientStatus::Delivered);
+    assert_eq!(m.recipients[0].external_id.as_deref(), Some("ext"), "the provider id is still recorded");
     assert!(store.claim_due(now_ms(), now_ms() + 1000).await.unwrap().is_none(), "not sent again");
 }
