@@ -71,7 +71,14 @@ impl Gateway {
     }
 
     /// Stops it and starts it again on the same data; returns the time to serving.
-    pub async fn restart(mut self) -> anyhow::Result<(Gateway, Duration)> {
+    pub async fn restart(self) -> anyhow::Result<(Gateway, Duration)> {
+        let config = std::fs::read_to_string(&self.config)?;
+        self.restart_with(&config).await
+    }
+
+    /// Like [`Gateway::restart`], with a new configuration.
+    pub async fn restart_with(mut self, config: &str) -> anyhow::Result<(Gateway, Duration)> {
+        std::fs::write(&self.config, config)?;
         self.stop();
         let (bin, port, data, config) = (self.bin.clone(), self.port, self.data_dir.clone(), self.config.clone());
         Self::spawn(bin, port, data, config).await

@@ -2,7 +2,8 @@
 //! run on this machine (shared and noisy: the ratios are what count).
 //!
 //! `cargo run -p bench --release -- all` writes `bench/results/latest.{md,json}`;
-//! `cargo run -p bench -- smoke` runs every part very briefly (CI keeps it from rotting).
+//! `cargo run -p bench -- smoke` runs every part very briefly (CI keeps it from rotting);
+//! `cargo run -p bench --release -- all sandbox` runs only the named parts (nothing is written).
 
 mod gateway;
 mod load;
@@ -26,18 +27,24 @@ pub struct Budget {
 }
 
 fn main() -> anyhow::Result<()> {
-    let mode = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mode = args.first().cloned().unwrap_or_else(|| "all".into());
+    // Further arguments pick parts (for profiling one of them); none means every part.
+    let only: Vec<String> = args.iter().skip(1).cloned().collect();
+    for part in &only {
+        anyhow::ensure!(parts::PARTS.contains(&part.as_str()), "unknown part '{part}': use {:?}", parts::PARTS);
+    }
     let budget = match mode.as_str() {
         "all" => {
-            Budget { phase: Duration::from_secs(8), concurrency: 32, calls: 20_000, messages: 2_000, backends: 100 }
+            Budget { phase: Duration::from_secs(8), concurrency: 32, calls: 20_000, messages: 20_000, backends: 100 }
         }
         "smoke" => Budget { phase: Duration::from_millis(300), concurrency: 4, calls: 200, messages: 20, backends: 3 },
-        other => anyhow::bail!("unknown mode '{other}': use `all` or `smoke`"),
+        other => anyhow::bail!("unknown mode '{other}': use `all` or `smoke`, optionally followed by parts"),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let report = runtime.block_on(parts::run_all(budget, mode == "all"))?;
+    let report = runtime.block_on(parts::run_all(budget, mode == "all", &only))?;
     println!("{}", report.markdown());
-    if mode == "all" {
+    if mode == "all" && only.is_empty() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
         std::fs::create_dir_all(&dir)?;
         std::fs::write(dir.join("latest.md"), report.markdown())?;

@@ -40,6 +40,9 @@ pub struct Config {
     pub compile_timeout_ms: u64,
     /// Serve the benchmark baselines under `/bench/` (for `cargo run -p bench`).
     pub bench_routes: bool,
+    /// Benchmarks only: send every outbound message with native Kannel code
+    /// instead of its backend's component (the outbound Wasm-tax baseline).
+    pub bench_native_send: bool,
 }
 
 impl Default for Config {
@@ -57,6 +60,7 @@ impl Default for Config {
             max_component_bytes: 64 << 20,
             compile_timeout_ms: 120_000,
             bench_routes: false,
+            bench_native_send: false,
         }
     }
 }
@@ -151,7 +155,8 @@ fn default_webhook_timeout_ms() -> u64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutboundConfig {
-    /// Concurrent `send` calls.
+    /// Concurrent `send` calls; 0 queues messages without sending them
+    /// (to hold the queue during a provider outage, or on an API-only node).
     pub workers: usize,
     /// Attempts before a retryable failure becomes final.
     pub max_attempts: u32,
@@ -198,9 +203,6 @@ impl Config {
                 "webhook" => anyhow::bail!("app 'webhook' is listed but [apps.webhook] is missing"),
                 other => anyhow::bail!("unknown app '{other}' (known: echo, ping, webhook)"),
             }
-        }
-        if self.outbound.workers == 0 {
-            anyhow::bail!("outbound.workers must be at least 1");
         }
         if self.outbound.max_attempts == 0 {
             anyhow::bail!("outbound.max_attempts must be at least 1");

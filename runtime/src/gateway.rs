@@ -68,8 +68,12 @@ pub async fn run(
     if released > 0 {
         tracing::info!("{released} outbound message(s) interrupted by the last stop are queued again");
     }
-    let outbound =
-        Arc::new(Outbound::new(store.clone(), registry.clone(), config.outbound.clone(), outbound_wake.clone()));
+    let mut outbound = Outbound::new(store.clone(), registry.clone(), config.outbound.clone(), outbound_wake.clone());
+    if config.bench_native_send {
+        tracing::warn!("bench_native_send: outbound messages are sent by native Kannel code, not by their backends");
+        outbound.send_natively_for_benchmarks();
+    }
+    let outbound = Arc::new(outbound);
     outbound.spawn_workers();
     {
         let router = router.clone();

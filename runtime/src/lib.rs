@@ -17,6 +17,7 @@ pub mod egress;
 pub mod fixtures;
 pub mod gateway;
 pub mod limits;
+pub mod native_kannel;
 pub mod outbound;
 pub mod router;
 pub mod secrets;

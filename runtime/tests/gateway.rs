@@ -195,6 +195,41 @@ async fn messages_and_the_queue_survive_a_restart() {
 }
 
 #[tokio::test]
+async fn a_held_queue_keeps_messages_and_sends_each_exactly_once_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let provider = MockProvider::start(&[]).await;
+    let config = http_backend_config(&provider, &provider.origin(), "");
+    let held = config.replace("[outbound]", "[outbound]\nworkers = 0");
+    let gw = Gateway::start(dir.path(), &held).await;
+
+    // More messages than one claim batch takes, so several batches run.
+    let count = 300;
+    let mut ids = Vec::new();
+    for n in 0..count {
+        let body = json!({"backend": "http", "to": [format!("+{n}")], "text": format!("held {n}")});
+        let (status, created) = gw.post_json("/api/v1/messages", &body).await;
+        assert_eq!(status, 202, "{created}");
+        ids.push(created["id"].as_i64().unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(provider.received().is_empty(), "workers = 0 sent something");
+    let (_, m) = gw.get_json(&format!("/api/v1/messages/{}", ids[0])).await;
+    assert_eq!(m["status"], "queued", "{m}");
+
+    std::fs::write(dir.path().join("smsgw.toml"), config.replace("[outbound]", "[outbound]\nworkers = 3")).unwrap();
+    let gw = gw.restart().await;
+    let got = provider.wait_for(count, WAIT).await;
+    let mut texts: Vec<_> = got.iter().map(|r| r.param("text").unwrap().to_string()).collect();
+    texts.sort();
+    texts.dedup();
+    assert_eq!(texts.len(), count, "each message reached the provider once");
+    let last = gw.wait_message(*ids.last().unwrap(), WAIT, |m| m["status"] == "sent").await;
+    assert_eq!(last["attempts"], 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(provider.received().len(), count, "nothing was sent twice");
+}
+
+#[tokio::test]
 async fn bad_input_gets_clear_errors_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let provider = MockProvider::start(&[]).await;

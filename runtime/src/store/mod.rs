@@ -160,7 +160,7 @@ pub struct MessageFilter {
     pub limit: usize,
 }
 
-/// An outbound message leased to one worker for one attempt.
+/// An outbound message leased for one attempt.
 #[derive(Debug, Clone)]
 pub struct ClaimedSend {
     pub id: MessageId,
@@ -239,8 +239,9 @@ pub trait Store: Send + Sync {
     /// Queues an outgoing message for every identity.
     async fn enqueue(&self, message: NewOutbound) -> Result<MessageId, StoreError>;
 
-    /// Leases the oldest due outbound message until `lease_until`.
-    async fn claim_due(&self, now: Millis, lease_until: Millis) -> Result<Option<ClaimedSend>, StoreError>;
+    /// Leases up to `limit` of the oldest due outbound messages until
+    /// `lease_until`, in one transaction (one commit for a whole batch).
+    async fn claim_due(&self, now: Millis, lease_until: Millis, limit: usize) -> Result<Vec<ClaimedSend>, StoreError>;
 
     /// Records the outcome of an attempt on a claimed message.
     async fn finish_attempt(&self, id: MessageId, result: AttemptResult) -> Result<(), StoreError>;

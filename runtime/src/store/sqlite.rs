@@ -16,6 +16,9 @@ use super::*;
 /// Operations run per transaction at most.
 const MAX_BATCH: usize = 512;
 
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 128;
+
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
 
@@ -93,6 +96,9 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // rusqlite keeps 16 by default, fewer than the store's distinct
+        // statements: the queue's hot path was re-parsing SQL on every call.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         conn.execute_batch(SCHEMA)?;
         let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new().name("smsgw-store".into()).spawn(move || writer(conn, rx))?;
@@ -141,11 +147,15 @@ fn writer(conn: Connection, rx: mpsc::Receiver<Job>) {
             continue;
         }
         for job in batch {
-            let savepoint = conn.execute_batch("SAVEPOINT op");
+            let savepoint = run_cached(&conn, "SAVEPOINT op");
             let (ok, done) = job(&conn);
             if savepoint.is_ok() {
-                let end = if ok { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
-                if let Err(e) = conn.execute_batch(end) {
+                let end = if ok {
+                    run_cached(&conn, "RELEASE op")
+                } else {
+                    run_cached(&conn, "ROLLBACK TO op").and_then(|_| run_cached(&conn, "RELEASE op"))
+                };
+                if let Err(e) = end {
                     tracing::error!("store savepoint failed: {e}");
                 }
             }
@@ -159,6 +169,12 @@ fn writer(conn: Connection, rx: mpsc::Receiver<Job>) {
             done(commit.as_ref().map(|_| ()).map_err(|e| StoreError::Database(e.to_string())));
         }
     }
+}
+
+/// Runs a parameterless statement through the statement cache (the
+/// savepoints around every operation would otherwise be parsed each time).
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 /// Completes a job without running it (used when a batch cannot begin).
@@ -478,40 +494,46 @@ impl Store for SqliteStore {
         self.run(move |conn| enqueue_on(conn, &message)).await
     }
 
-    async fn claim_due(&self, now: Millis, lease_until: Millis) -> Result<Option<ClaimedSend>, StoreError> {
+    async fn claim_due(&self, now: Millis, lease_until: Millis, limit: usize) -> Result<Vec<ClaimedSend>, StoreError> {
         self.run(move |conn| {
             let sql = format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ?1
-                 AND status = 'queued' ORDER BY next_attempt_at, id LIMIT 1"
+                 AND status = 'queued' ORDER BY next_attempt_at, id LIMIT ?2"
             );
-            let Some(m) = conn.prepare_cached(&sql)?.query_row([now], read_message).optional()? else {
-                return Ok(None);
-            };
-            conn.prepare_cached("UPDATE messages SET status = 'sending', next_attempt_at = ?2 WHERE id = ?1")?
-                .execute(params![m.id, lease_until])?;
-            let identities: Vec<String> = recipients_of(conn, m.id)?
-                .into_iter()
-                .filter(|r| r.status == RecipientStatus::Queued)
-                .map(|r| r.identity)
-                .collect();
-            let reply_to_external_id = match m.in_response_to {
-                Some(orig) => conn
-                    .prepare_cached("SELECT external_id FROM messages WHERE id = ?1")?
-                    .query_row([orig], |r| r.get::<_, Option<String>>(0))
-                    .optional()?
-                    .flatten(),
-                None => None,
-            };
-            Ok(Some(ClaimedSend {
-                id: m.id,
-                backend: m.backend,
-                text: m.text,
-                identities,
-                in_response_to: m.in_response_to,
-                reply_to_external_id,
-                context: m.context,
-                attempts: m.attempts,
-            }))
+            let due: Vec<Message> = conn
+                .prepare_cached(&sql)?
+                .query_map(params![now, limit as i64], read_message)?
+                .collect::<Result<_, _>>()?;
+            let mut lease =
+                conn.prepare_cached("UPDATE messages SET status = 'sending', next_attempt_at = ?2 WHERE id = ?1")?;
+            let mut claimed = Vec::with_capacity(due.len());
+            for m in due {
+                lease.execute(params![m.id, lease_until])?;
+                let identities: Vec<String> = recipients_of(conn, m.id)?
+                    .into_iter()
+                    .filter(|r| r.status == RecipientStatus::Queued)
+                    .map(|r| r.identity)
+                    .collect();
+                let reply_to_external_id = match m.in_response_to {
+                    Some(orig) => conn
+                        .prepare_cached("SELECT external_id FROM messages WHERE id = ?1")?
+                        .query_row([orig], |r| r.get::<_, Option<String>>(0))
+                        .optional()?
+                        .flatten(),
+                    None => None,
+                };
+                claimed.push(ClaimedSend {
+                    id: m.id,
+                    backend: m.backend,
+                    text: m.text,
+                    identities,
+                    in_response_to: m.in_response_to,
+                    reply_to_external_id,
+                    context: m.context,
+                    attempts: m.attempts,
+                });
+            }
+            Ok(claimed)
         })
         .await
     }

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 use tokio::sync::Semaphore;
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{
+    Component, ComponentExportIndex, ComponentNamedList, HasSelf, InstancePre, Lift, Linker, Lower, ResourceTable,
+};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -18,7 +20,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::bindings::types::{
     BackendContext, HttpRequest, Incoming, OutgoingMessage, ParseError, SendError, SentIdentity,
 };
-use super::bindings::{Backend, BackendPre};
+use super::bindings::{ADAPTER_EXPORT, Backend, BackendPre};
 use super::engine::{MAX_LIVE_INSTANCES, WasmEngine};
 use super::http_client::Transport;
 use crate::egress::EgressPolicy;
@@ -44,7 +46,10 @@ pub struct BackendShared {
 
 /// Per-call state inside the `Store`.
 pub struct HostState {
-    wasi: WasiCtx,
+    /// Built on the first WASI call only: most adapter calls make none, and
+    /// the context (RNG seeding, clocks, capture pipes) is a visible share of
+    /// a ~15 µs call.
+    wasi: Option<LazyWasi>,
     table: ResourceTable,
     store_limits: StoreLimits,
     pub(super) backend: Arc<BackendShared>,
@@ -66,9 +71,28 @@ impl HostState {
     }
 }
 
+/// A WASI context that grants nothing, with the guest's stdout and stderr
+/// captured in bounded pipes.
+struct LazyWasi {
+    ctx: WasiCtx,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+}
+
+impl LazyWasi {
+    fn new() -> Self {
+        let stdout = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
+        let stderr = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
+        // Nothing is granted: no env, args, preopened dirs, sockets or name lookup.
+        let ctx = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
+        LazyWasi { ctx, stdout, stderr }
+    }
+}
+
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        let wasi = self.wasi.get_or_insert_with(LazyWasi::new);
+        WasiCtxView { ctx: &mut wasi.ctx, table: &mut self.table }
     }
 }
 
@@ -111,9 +135,30 @@ pub fn linker(engine: &WasmEngine) -> anyhow::Result<Linker<HostState>> {
     Ok(linker)
 }
 
+/// Where the two adapter functions sit in the component's exports, resolved once.
+struct AdapterExports {
+    parse_incoming: ComponentExportIndex,
+    send: ComponentExportIndex,
+}
+
+impl AdapterExports {
+    fn new(component: &Component) -> anyhow::Result<Self> {
+        let (_, adapter) = component
+            .get_export(None, ADAPTER_EXPORT)
+            .ok_or_else(|| anyhow::anyhow!("component does not export {ADAPTER_EXPORT}"))?;
+        let func = |name: &str| {
+            component
+                .get_export_index(Some(&adapter), name)
+                .ok_or_else(|| anyhow::anyhow!("{ADAPTER_EXPORT} has no function '{name}'"))
+        };
+        Ok(AdapterExports { parse_incoming: func("parse-incoming")?, send: func("send")? })
+    }
+}
+
 /// A compiled, linked backend version with its configuration.
 pub struct Sandbox {
-    pre: BackendPre<HostState>,
+    pre: InstancePre<HostState>,
+    exports: AdapterExports,
     shared: Arc<BackendShared>,
     limits: Limits,
     context: BackendContext,
@@ -130,10 +175,15 @@ impl Sandbox {
         config_json: String,
         base_url: String,
     ) -> anyhow::Result<Self> {
-        let pre = BackendPre::new(linker.instantiate_pre(component)?)?;
+        let pre = linker.instantiate_pre(component)?;
+        // Type-checks every export against the WIT once, so each call only
+        // checks the one function it runs.
+        BackendPre::new(pre.clone())?;
+        let exports = AdapterExports::new(component)?;
         let concurrency = limits.concurrency.min(MAX_LIVE_INSTANCES as usize);
         let context = BackendContext { name: shared.name.clone(), config: config_json, base_url };
-        Ok(Sandbox { pre, shared: Arc::new(shared), limits, context, slots: Arc::new(Semaphore::new(concurrency)) })
+        let slots = Arc::new(Semaphore::new(concurrency));
+        Ok(Sandbox { pre, exports, shared: Arc::new(shared), limits, context, slots })
     }
 
     /// The backend's name.
@@ -146,6 +196,16 @@ impl Sandbox {
         &self.limits
     }
 
+    /// Identity, policy, secrets and transport shared by every call.
+    pub fn shared(&self) -> &BackendShared {
+        &self.shared
+    }
+
+    /// The backend's configuration as the component receives it.
+    pub fn config_json(&self) -> &str {
+        &self.context.config
+    }
+
     /// The backend's secrets, for redacting what it returns.
     pub fn secrets(&self) -> &Secrets {
         &self.shared.secrets
@@ -153,31 +213,20 @@ impl Sandbox {
 
     /// Runs `parse-incoming` on a fresh instance.
     pub async fn parse_incoming(&self, request: HttpRequest) -> CallOutput<Result<Incoming, ParseError>> {
-        let ctx = self.context.clone();
-        self.call(move |backend, store| {
-            Box::pin(async move { backend.smsgw_backend_adapter().call_parse_incoming(store, &ctx, &request).await })
-        })
-        .await
+        self.call(&self.exports.parse_incoming, (&self.context, &request)).await
     }
 
     /// Runs `send` on a fresh instance.
     pub async fn send(&self, message: OutgoingMessage) -> CallOutput<Result<Vec<SentIdentity>, SendError>> {
-        let ctx = self.context.clone();
-        self.call(move |backend, store| {
-            Box::pin(async move { backend.smsgw_backend_adapter().call_send(store, &ctx, &message).await })
-        })
-        .await
+        self.call(&self.exports.send, (&self.context, &message)).await
     }
 
-    async fn call<R, F>(&self, f: F) -> CallOutput<R>
+    /// Instantiates, calls the export at `func` with `params`, and drops the instance.
+    async fn call<P, R>(&self, func: &ComponentExportIndex, params: P) -> CallOutput<R>
     where
-        F: for<'a> FnOnce(
-                &'a Backend,
-                &'a mut Store<HostState>,
-            )
-                -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<R>> + Send + 'a>>
-            + Send,
-        R: Send,
+        P: ComponentNamedList + Lower + Send + Sync,
+        R: Send + Sync + 'static,
+        (R,): ComponentNamedList + Lift,
     {
         let started = Instant::now();
         let queue = Duration::from_millis(self.limits.queue_ms);
@@ -193,12 +242,8 @@ impl Sandbox {
             return CallOutput { result: Err(CallError::Busy(queue)), log: Vec::new(), elapsed: started.elapsed() };
         };
 
-        let stderr = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
-        let stdout = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
-        // Nothing is granted: no env, args, preopened dirs, sockets or name lookup.
-        let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
         let state = HostState {
-            wasi,
+            wasi: None,
             table: ResourceTable::new(),
             store_limits: StoreLimitsBuilder::new()
                 .memory_size(self.limits.memory_bytes)
@@ -234,11 +279,12 @@ impl Sandbox {
         let wall = Duration::from_millis(self.limits.wall_ms);
         let run = async {
             store.set_epoch_deadline(ticks);
-            let backend = self.pre.instantiate_async(&mut store).await.map_err(|e| (true, e))?;
+            let instance = self.pre.instantiate_async(&mut store).await.map_err(|e| (true, e))?;
+            let func = instance.get_typed_func::<P, (R,)>(&mut store, func).map_err(|e| (true, e))?;
             // Re-arm so instantiation time is not billed to the call.
             store.data_mut().started = Instant::now();
             store.set_epoch_deadline(ticks);
-            f(&backend, &mut store).await.map_err(|e| (false, e))
+            func.call_async(&mut store, params).await.map(|(r,)| r).map_err(|e| (false, e))
         };
         let outcome = tokio::time::timeout(wall, run).await;
         let result = match outcome {
@@ -247,8 +293,9 @@ impl Sandbox {
             Ok(Err((instantiating, e))) => Err(self.classify(instantiating, e)),
         };
         let mut log = std::mem::take(&mut store.data_mut().captured_log);
+        let wasi = store.data_mut().wasi.take();
         drop(store);
-        for (stream, pipe) in [("stdout", stdout), ("stderr", stderr)] {
+        for (stream, pipe) in wasi.into_iter().flat_map(|w| [("stdout", w.stdout), ("stderr", w.stderr)]) {
             let bytes = pipe.contents();
             if !bytes.is_empty() {
                 let text = self.shared.secrets.redact(String::from_utf8_lossy(&bytes).trim_end());

@@ -40,15 +40,39 @@ async fn inbound_is_stored_and_completed_once() {
     assert_eq!(stored.fields, vec![("k".to_string(), "v".to_string())]);
 }
 
+/// Claims at most one due message.
+async fn claim_one(store: &SqliteStore, now: Millis, lease_until: Millis) -> Option<ClaimedSend> {
+    let mut claimed = store.claim_due(now, lease_until, 1).await.unwrap();
+    assert!(claimed.len() <= 1);
+    claimed.pop()
+}
+
+#[tokio::test]
+async fn claims_take_the_oldest_due_messages_in_batches_and_lease_them() {
+    let (_dir, store) = store();
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(store.enqueue(outbound(&[&format!("+{n}")])).await.unwrap());
+    }
+    let now = now_ms();
+    // Not due yet at an earlier time.
+    assert!(store.claim_due(now - 60_000, now + 60_000, 10).await.unwrap().is_empty());
+    let first: Vec<_> = store.claim_due(now, now + 60_000, 3).await.unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(first, ids[..3]);
+    let rest: Vec<_> = store.claim_due(now, now + 60_000, 10).await.unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(rest, ids[3..], "leased messages are not claimed twice");
+    assert!(store.claim_due(now, now + 60_000, 10).await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn partial_failure_retries_only_the_rest_and_never_resends() {
     let (_dir, store) = store();
     let id = store.enqueue(outbound(&["a", "b", "c"])).await.unwrap();
     let now = now_ms();
-    let claim = store.claim_due(now, now + 60_000).await.unwrap().unwrap();
+    let claim = claim_one(&store, now, now + 60_000).await.unwrap();
     assert_eq!(claim.identities, vec!["a", "b", "c"]);
     // Leased: nobody else gets it.
-    assert!(store.claim_due(now, now + 60_000).await.unwrap().is_none());
+    assert!(claim_one(&store, now, now + 60_000).await.is_none());
 
     let result = AttemptResult {
         sent: vec![("a".into(), Some("p-1".into()))],
@@ -58,7 +82,7 @@ async fn partial_failure_retries_only_the_rest_and_never_resends() {
         error: Some("c: 503".into()),
     };
     store.finish_attempt(id, result).await.unwrap();
-    let claim = store.claim_due(now_ms(), now + 60_000).await.unwrap().unwrap();
+    let claim = claim_one(&store, now_ms(), now + 60_000).await.unwrap();
     assert_eq!(claim.identities, vec!["c"], "sent and failed identities are not retried");
     assert_eq!(claim.attempts, 1);
 
@@ -79,7 +103,7 @@ async fn giving_up_fails_the_remaining_identities() {
     let (_dir, store) = store();
     let id = store.enqueue(outbound(&["a"])).await.unwrap();
     let now = now_ms();
-    store.claim_due(now, now + 1000).await.unwrap().unwrap();
+    claim_one(&store, now, now + 1000).await.unwrap();
     let result = AttemptResult { retry: vec!["a".into()], error: Some("503".into()), ..Default::default() };
     store.finish_attempt(id, result).await.unwrap();
     let m = store.get(id).await.unwrap().unwrap();
@@ -93,7 +117,7 @@ async fn reports_update_recipients_by_gateway_or_provider_id_and_never_regress()
     let (_dir, store) = store();
     let id = store.enqueue(outbound(&["a", "b"])).await.unwrap();
     let now = now_ms();
-    store.claim_due(now, now + 1000).await.unwrap().unwrap();
+    claim_one(&store, now, now + 1000).await.unwrap();
     let sent = AttemptResult { sent: vec![("a".into(), Some("SM1".into())), ("b".into(), None)], ..Default::default() };
     store.finish_attempt(id, sent).await.unwrap();
 
@@ -128,12 +152,12 @@ async fn leases_are_released_after_a_restart_and_data_survives() {
         let store = SqliteStore::open(dir.path()).unwrap();
         let id = store.enqueue(outbound(&["a"])).await.unwrap();
         let now = now_ms();
-        store.claim_due(now, now + 3_600_000).await.unwrap().unwrap();
+        claim_one(&store, now, now + 3_600_000).await.unwrap();
         id
     };
     let store = SqliteStore::open(dir.path()).unwrap();
     assert_eq!(store.release_leases().await.unwrap(), 1);
-    let claim = store.claim_due(now_ms(), now_ms() + 1000).await.unwrap().unwrap();
+    let claim = claim_one(&store, now_ms(), now_ms() + 1000).await.unwrap();
     assert_eq!(claim.id, id);
 }
 
@@ -168,7 +192,7 @@ async fn a_report_arriving_before_the_attempt_is_recorded_still_counts() {
     let (_dir, store) = store();
     let id = store.enqueue(outbound(&["a"])).await.unwrap();
     let now = now_ms();
-    store.claim_due(now, now + 1000).await.unwrap().unwrap();
+    claim_one(&store, now, now + 1000).await.unwrap();
     // The provider reports delivery while the send call is still returning.
     let report = NewReport {
         message_id: Some(id.to_string()),
@@ -184,5 +208,5 @@ async fn a_report_arriving_before_the_attempt_is_recorded_still_counts() {
     assert_eq!(m.status, "delivered");
     assert_eq!(m.recipients[0].status, RecipientStatus::Delivered);
     assert_eq!(m.recipients[0].external_id.as_deref(), Some("ext"), "the provider id is still recorded");
-    assert!(store.claim_due(now_ms(), now_ms() + 1000).await.unwrap().is_none(), "not sent again");
+    assert!(claim_one(&store, now_ms(), now_ms() + 1000).await.is_none(), "not sent again");
 }
