@@ -4,6 +4,9 @@
 //! `cargo run -p bench --release -- all` writes `bench/results/latest.{md,json}`;
 //! `cargo run -p bench -- smoke` runs every part very briefly (CI keeps it from rotting);
 //! `cargo run -p bench --release -- all sandbox` runs only the named parts (nothing is written).
+//! For profiling the sandbox part, `SMSGW_BENCH_COMPONENT=kannel` keeps only the
+//! components whose name contains that text and `SMSGW_BENCH_POOLING_ONLY=1`
+//! skips the on-demand allocator.
 
 mod gateway;
 mod load;

@@ -104,7 +104,7 @@ async fn inbound(bin: &std::path::Path, b: Budget, full: bool, report: &mut Repo
     // Alternate the two contenders so drift on a shared machine hits both.
     let mut wasm = Vec::new();
     let mut native = Vec::new();
-    for _ in 0..2 {
+    for _ in 0..3 {
         wasm.push(load::run(b.concurrency, b.phase, kannel_url(gw.url("/backends/kannel/"))).await);
         native.push(load::run(b.concurrency, b.phase, kannel_url(gw.url("/bench/native/kannel/"))).await);
     }
@@ -406,6 +406,58 @@ async fn drain(
     Ok((rate, enqueue_rate))
 }
 
+/// One `send` at a time over real loopback HTTP: the Kannel component vs
+/// [`smsgw::native_kannel`], same limits, policy and transport. Returns the
+/// median microseconds of each.
+async fn send_one_at_a_time(port: u16, calls: usize) -> anyhow::Result<(f64, f64)> {
+    use smsgw::wasm::bindings::types::{MessageContext, OutgoingMessage};
+    let engine = smsgw::wasm::engine::WasmEngine::new()?;
+    let linker = smsgw::wasm::sandbox::linker(&engine)?;
+    let component = wasmtime::component::Component::new(engine.engine(), smsgw::builtin::component("kannel").unwrap())?;
+    let shared = smsgw::wasm::sandbox::BackendShared {
+        name: "bench".into(),
+        policy: smsgw::egress::EgressPolicy::new(&[format!("http://127.0.0.1:{port}")])?,
+        secrets: smsgw::secrets::Secrets::default(),
+        transport: Arc::new(smsgw::wasm::http_client::NetworkTransport::new()?),
+    };
+    let config = format!(
+        r#"{{"sendsms_url": "http://127.0.0.1:{port}/cgi-bin/sendsms", "sendsms_params": {{"username": "u", "password": "p"}}}}"#
+    );
+    let sandbox = smsgw::wasm::sandbox::Sandbox::new(
+        &linker,
+        &component,
+        shared,
+        smsgw::limits::Limits::default(),
+        config,
+        "http://gw/backends/bench/".into(),
+    )?;
+    let message = OutgoingMessage {
+        id: "1".into(),
+        text: "hello world".into(),
+        identities: vec!["+255700000001".into()],
+        context: MessageContext { in_response_to: None, external_id: None, fields: Vec::new() },
+    };
+    let (mut wasm, mut native) = (Vec::with_capacity(calls), Vec::with_capacity(calls));
+    for i in 0..calls + calls / 10 {
+        let t = Instant::now();
+        let out = sandbox.send(message.clone()).await;
+        let took = t.elapsed();
+        anyhow::ensure!(matches!(out.result, Ok(Ok(_))), "Wasm send failed: {:?}", out.result);
+        let t = Instant::now();
+        let out = smsgw::native_kannel::send(&sandbox, &message).await;
+        let took_native = t.elapsed();
+        anyhow::ensure!(out.is_ok(), "native send failed: {out:?}");
+        if i >= calls / 10 {
+            wasm.push(took);
+            native.push(took_native);
+        }
+    }
+    wasm.sort();
+    native.sort();
+    let median = |v: &[Duration]| v[v.len() / 2].as_secs_f64() * 1e6;
+    Ok((median(&wasm), median(&native)))
+}
+
 /// Outbound: the queue + Kannel component + host HTTP, the same queue with
 /// native Kannel code, and a bare native reqwest sender.
 async fn outbound(bin: &std::path::Path, b: Budget, report: &mut Report) -> anyhow::Result<()> {
@@ -413,6 +465,7 @@ async fn outbound(bin: &std::path::Path, b: Budget, report: &mut Report) -> anyh
     let port = provider.port;
     let workers = 8;
     let total = (b.messages / b.concurrency * b.concurrency) as u64;
+    let (one_wasm, one_native) = send_one_at_a_time(port, b.calls / 4).await?;
 
     // End to end: API clients enqueue while the queue sends.
     let dir = tempfile::tempdir()?;
@@ -440,10 +493,12 @@ async fn outbound(bin: &std::path::Path, b: Budget, report: &mut Report) -> anyh
     let client = reqwest::Client::new();
     let before = provider.count();
     provider.reset_times();
+    let per_task = total as usize / workers;
+    let bare_total = (per_task * workers) as u64;
     let mut tasks = Vec::new();
     for chunk in 0..workers {
         let client = client.clone();
-        let n = total as usize / workers;
+        let n = per_task;
         tasks.push(tokio::spawn(async move {
             for i in 0..n {
                 let url = format!(
@@ -457,8 +512,8 @@ async fn outbound(bin: &std::path::Path, b: Budget, report: &mut Report) -> anyh
     for t in tasks {
         t.await?;
     }
-    anyhow::ensure!(provider.count() - before == total, "bare sender lost requests");
-    let bare = (total - 1) as f64 / provider.span().as_secs_f64();
+    anyhow::ensure!(provider.count() - before == bare_total, "bare sender lost requests");
+    let bare = (bare_total - 1) as f64 / provider.span().as_secs_f64();
 
     let rows = vec![
         (
@@ -471,7 +526,13 @@ async fn outbound(bin: &std::path::Path, b: Budget, report: &mut Report) -> anyh
         ),
         ("Wasm / native sender through the queue (target ≥ 0.8)".into(), format!("{:.2}", wasm / native)),
         (
-            format!("bare reqwest loop, the same {total} requests, {workers} at a time (no queue, nothing stored)"),
+            "one send at a time over loopback HTTP, median: Kannel component / native Rust".into(),
+            format!("{one_wasm:.1} µs / {one_native:.1} µs"),
+        ),
+        (
+            format!(
+                "bare reqwest loop, the same {bare_total} requests, {workers} at a time (no queue, nothing stored)"
+            ),
             format!("{bare:.0} msg/s"),
         ),
         ("Wasm through the queue / bare reqwest loop".into(), format!("{:.2}", wasm / bare)),
@@ -488,7 +549,8 @@ async fn outbound(bin: &std::path::Path, b: Budget, report: &mut Report) -> anyh
         "Outbound",
         rows,
         json!({ "wasm_msg_s": wasm, "native_msg_s": native, "ratio": wasm / native, "bare_msg_s": bare,
-                "wasm_over_bare": wasm / bare, "end_to_end_msg_s": end_to_end, "enqueue_msg_s": enqueue_rate }),
+                "wasm_over_bare": wasm / bare,
+                "one_send_wasm_us": one_wasm, "one_send_native_us": one_native, "end_to_end_msg_s": end_to_end, "enqueue_msg_s": enqueue_rate }),
     );
     Ok(())
 }
