@@ -171,6 +171,30 @@ async fn rapidsms(b: Budget) -> anyhow::Result<LoadResult> {
     Ok(result)
 }
 
+/// A sandbox named "bench" with default limits, as the gateway would mount it.
+fn bench_sandbox(
+    linker: &wasmtime::component::Linker<smsgw::wasm::sandbox::HostState>,
+    component: &wasmtime::component::Component,
+    policy: smsgw::egress::EgressPolicy,
+    transport: Arc<dyn smsgw::wasm::http_client::Transport>,
+    config: String,
+) -> anyhow::Result<smsgw::wasm::sandbox::Sandbox> {
+    let shared = smsgw::wasm::sandbox::BackendShared {
+        name: "bench".into(),
+        policy,
+        secrets: smsgw::secrets::Secrets::default(),
+        transport,
+    };
+    smsgw::wasm::sandbox::Sandbox::new(
+        linker,
+        component,
+        shared,
+        smsgw::limits::Limits::default(),
+        config,
+        "http://gw/backends/bench/".into(),
+    )
+}
+
 /// The sandbox alone: instantiate + call + drop, per component, pooled and not.
 async fn sandbox(b: Budget, report: &mut Report) -> anyhow::Result<()> {
     use smsgw::wasm::bindings::types::{HttpRequest, MessageContext, OutgoingMessage};
@@ -199,21 +223,12 @@ async fn sandbox(b: Budget, report: &mut Report) -> anyhow::Result<()> {
             let started = Instant::now();
             let component = wasmtime::component::Component::new(engine.engine(), wasm)?;
             let compile = started.elapsed();
-            let mock = Arc::new(smsgw::fixtures::mock::MockTransport::new(Vec::new()));
-            let shared = smsgw::wasm::sandbox::BackendShared {
-                name: "bench".into(),
-                policy: smsgw::egress::EgressPolicy::default(),
-                secrets: smsgw::secrets::Secrets::default(),
-                transport: mock,
-            };
-            let config = r#"{"sendsms_url": "http://127.0.0.1:9/send"}"#.to_string();
-            let sandbox = smsgw::wasm::sandbox::Sandbox::new(
+            let sandbox = bench_sandbox(
                 &linker,
                 &component,
-                shared,
-                smsgw::limits::Limits::default(),
-                config,
-                "http://gw/backends/bench/".into(),
+                smsgw::egress::EgressPolicy::default(),
+                Arc::new(smsgw::fixtures::mock::MockTransport::new(Vec::new())),
+                r#"{"sendsms_url": "http://127.0.0.1:9/send"}"#.to_string(),
             )?;
             let request = HttpRequest {
                 method: "GET".into(),
@@ -414,22 +429,15 @@ async fn send_one_at_a_time(port: u16, calls: usize) -> anyhow::Result<(f64, f64
     let engine = smsgw::wasm::engine::WasmEngine::new()?;
     let linker = smsgw::wasm::sandbox::linker(&engine)?;
     let component = wasmtime::component::Component::new(engine.engine(), smsgw::builtin::component("kannel").unwrap())?;
-    let shared = smsgw::wasm::sandbox::BackendShared {
-        name: "bench".into(),
-        policy: smsgw::egress::EgressPolicy::new(&[format!("http://127.0.0.1:{port}")])?,
-        secrets: smsgw::secrets::Secrets::default(),
-        transport: Arc::new(smsgw::wasm::http_client::NetworkTransport::new()?),
-    };
     let config = format!(
         r#"{{"sendsms_url": "http://127.0.0.1:{port}/cgi-bin/sendsms", "sendsms_params": {{"username": "u", "password": "p"}}}}"#
     );
-    let sandbox = smsgw::wasm::sandbox::Sandbox::new(
+    let sandbox = bench_sandbox(
         &linker,
         &component,
-        shared,
-        smsgw::limits::Limits::default(),
+        smsgw::egress::EgressPolicy::new(&[format!("http://127.0.0.1:{port}")])?,
+        Arc::new(smsgw::wasm::http_client::NetworkTransport::new()?),
         config,
-        "http://gw/backends/bench/".into(),
     )?;
     let message = OutgoingMessage {
         id: "1".into(),

@@ -20,7 +20,9 @@ const MAX_BATCH: usize = 512;
 const STATEMENT_CACHE: usize = 128;
 
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+/// Runs an operation on the connection, or, given `None` (its batch could
+/// not begin), only hands back its completion.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Completion) + Send>;
 
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
@@ -113,7 +115,9 @@ impl SqliteStore {
     {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            let result = op(conn);
+            // Without a connection the batch failed to begin; the commit error
+            // given to the completion is what the caller sees.
+            let result = conn.map_or(Err(StoreError::Closed), op);
             let ok = result.is_ok();
             let completion: Completion = Box::new(move |commit| {
                 let _ = tx.send(commit.and(result));
@@ -141,14 +145,14 @@ fn writer(conn: Connection, rx: mpsc::Receiver<Job>) {
             let msg = e.to_string();
             for job in batch {
                 // Run nothing; tell each caller the batch could not start.
-                let (_, done) = job_noop(job);
+                let (_, done) = job(None);
                 done(Err(StoreError::Database(msg.clone())));
             }
             continue;
         }
         for job in batch {
             let savepoint = run_cached(&conn, "SAVEPOINT op");
-            let (ok, done) = job(&conn);
+            let (ok, done) = job(Some(&conn));
             if savepoint.is_ok() {
                 let end = if ok {
                     run_cached(&conn, "RELEASE op")
@@ -175,14 +179,6 @@ fn writer(conn: Connection, rx: mpsc::Receiver<Job>) {
 /// savepoints around every operation would otherwise be parsed each time).
 fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
-}
-
-/// Completes a job without running it (used when a batch cannot begin).
-fn job_noop(job: Job) -> (bool, Completion) {
-    // A job can only be completed by running it; run it against an in-memory
-    // connection so its result is discarded and its caller gets the error.
-    let scratch = Connection::open_in_memory().expect("in-memory sqlite");
-    job(&scratch)
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> String {
