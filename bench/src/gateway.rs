@@ -102,6 +102,17 @@ impl Gateway {
         (field("VmRSS:"), field("VmHWM:"))
     }
 
+    /// CPU time (user + system) the gateway process has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the parenthesised command name: utime and stime are the 12th and 13th,
+        // in USER_HZ (100 on every architecture Linux supports).
+        let fields: Vec<&str> =
+            stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+        let ticks: u64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<u64>().ok()).sum();
+        Duration::from_millis(ticks * 10)
+    }
+
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

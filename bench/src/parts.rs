@@ -77,6 +77,12 @@ fn kannel_url(base: String) -> impl Fn(u64) -> String + Send + Sync + 'static {
     move |n| format!("{base}?id=%2B2557{n:08}&text=hello+world+{n}&charset=UTF-8&coding=0")
 }
 
+/// Like [`kannel_url`] for the native route, burning `spin_us` of CPU per request first.
+fn spun_kannel_url(base: String, spin_us: u64) -> impl Fn(u64) -> String + Send + Sync + 'static {
+    let url = kannel_url(base);
+    move |n| format!("{}&bench_spin_us={spin_us}", url(n))
+}
+
 /// Inbound messages the gateway has committed for `backend`.
 fn stored(gw: &Gateway, backend: &str) -> i64 {
     let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
@@ -101,15 +107,39 @@ async fn inbound(bin: &std::path::Path, b: Budget, full: bool, report: &mut Repo
         move |_| u.clone()
     })
     .await;
-    // Alternate the two contenders so drift on a shared machine hits both.
+    // Alternate the contenders so drift on a shared machine hits them all.
     let mut wasm = Vec::new();
     let mut native = Vec::new();
+    // Gateway CPU per request in each phase: less noisy than throughput here.
+    let (mut wasm_cpu, mut native_cpu) = (f64::MAX, f64::MAX);
+    let phase = |url: Box<dyn Fn(u64) -> String + Send + Sync>| {
+        let gw = &gw;
+        async move {
+            let before = gw.cpu_time();
+            let result = load::run(b.concurrency, b.phase, url).await;
+            let cpu_us = gw.cpu_time().saturating_sub(before).as_secs_f64() * 1e6 / (result.ok.max(1) as f64);
+            (result, cpu_us)
+        }
+    };
+    // Calibration: the native route burning the sandbox's isolated per-call
+    // cost first (what that much CPU per request alone costs).
+    let (per_call_us, _) = isolated_per_call_us(b.calls / 4).await?;
+    let spin_us = per_call_us.round() as u64;
+    let (mut spun, mut spun_cpu) = (Vec::new(), f64::MAX);
     for _ in 0..3 {
-        wasm.push(load::run(b.concurrency, b.phase, kannel_url(gw.url("/backends/kannel/"))).await);
-        native.push(load::run(b.concurrency, b.phase, kannel_url(gw.url("/bench/native/kannel/"))).await);
+        let (result, cpu) = phase(Box::new(kannel_url(gw.url("/backends/kannel/")))).await;
+        wasm.push(result);
+        wasm_cpu = wasm_cpu.min(cpu);
+        let (result, cpu) = phase(Box::new(kannel_url(gw.url("/bench/native/kannel/")))).await;
+        native.push(result);
+        native_cpu = native_cpu.min(cpu);
+        let (result, cpu) = phase(Box::new(spun_kannel_url(gw.url("/bench/native/kannel/"), spin_us))).await;
+        spun.push(result);
+        spun_cpu = spun_cpu.min(cpu);
     }
+
     let best = |v: &[LoadResult]| v.iter().max_by(|a, c| a.rps.total_cmp(&c.rps)).cloned().unwrap_or_default();
-    let (wasm, native) = (best(&wasm), best(&native));
+    let (wasm, native, spun) = (best(&wasm), best(&native), best(&spun));
     let (_, peak_rss) = gw.memory_kib();
     let wasm_ok: u64 = wasm.ok;
     let stored_wasm = stored(&gw, "kannel");
@@ -119,6 +149,17 @@ async fn inbound(bin: &std::path::Path, b: Budget, full: bool, report: &mut Repo
         ("Kannel MO via the Wasm component + durable commit".into(), fmt_load(&wasm)),
         ("same, parsed by native Rust in the same binary".into(), fmt_load(&native)),
         ("Wasm / native throughput (target ≥ 0.8)".into(), format!("{tax:.2}")),
+        (
+            "gateway CPU per request (user + system, least of 3): Wasm / native".into(),
+            format!("{wasm_cpu:.0} µs / {native_cpu:.0} µs"),
+        ),
+        (
+            format!(
+                "calibration: native route burning {spin_us} µs of CPU per request first (the sandbox's isolated per-call cost, instantiate + parse-incoming + drop, median)"
+            ),
+            format!("{} ({spun_cpu:.0} µs CPU per request)", fmt_load(&spun)),
+        ),
+        ("calibrated native / native".into(), format!("{:.2}", spun.rps / native.rps)),
         (
             "messages stored by the Wasm route (all phases)".into(),
             format!("{stored_wasm} (best phase acknowledged {wasm_ok})"),
@@ -130,7 +171,8 @@ async fn inbound(bin: &std::path::Path, b: Budget, full: bool, report: &mut Repo
     ];
     let mut j = json!({
         "floor": load_json(&floor), "wasm": load_json(&wasm), "native": load_json(&native),
-        "wasm_over_native": tax, "rss_idle_kib": idle_rss, "rss_peak_kib": peak_rss,
+        "wasm_over_native": tax, "wasm_cpu_us_per_req": wasm_cpu, "native_cpu_us_per_req": native_cpu,
+        "per_call_parse_us": per_call_us, "spun": load_json(&spun), "spun_cpu_us_per_req": spun_cpu, "spun_over_native": spun.rps / native.rps, "rss_idle_kib": idle_rss, "rss_peak_kib": peak_rss,
     });
     if full {
         match rapidsms(b).await {
@@ -384,41 +426,131 @@ async fn enqueue(gw: &Gateway, clients: usize, total: usize) -> anyhow::Result<(
     Ok(())
 }
 
+/// Who sends the queued messages in an outbound run.
+#[derive(Clone, Copy)]
+enum Sender {
+    /// The Kannel component, as in production.
+    Wasm,
+    /// Native Kannel code (`bench_native_send`), burning `spin_us` of CPU per send first.
+    Native { spin_us: u64 },
+}
+
 /// The outbound gateway's configuration: `workers` senders, the Kannel
-/// backend pointed at the loopback provider, native sending if asked.
-fn outbound_config(port: u16, workers: usize, native: bool) -> String {
+/// backend pointed at the loopback provider, sent by `sender`.
+fn outbound_config(port: u16, workers: usize, sender: Sender) -> String {
+    let (native, spin_us) = match sender {
+        Sender::Wasm => (false, 0),
+        Sender::Native { spin_us } => (true, spin_us),
+    };
     format!(
-        "bench_native_send = {native}\n[apps]\norder = []\n[outbound]\nworkers = {workers}\n[[backends]]\nname = \"kannel\"\ncomponent = \"builtin:kannel\"\nallowed_hosts = [\"http://127.0.0.1:{port}\"]\n[backends.config]\nsendsms_url = \"http://127.0.0.1:{port}/cgi-bin/sendsms\"\nsendsms_params = {{ username = \"u\", password = \"p\" }}\n"
+        "bench_native_send = {native}\nbench_native_send_spin_us = {spin_us}\n[apps]\norder = []\n[outbound]\nworkers = {workers}\n[[backends]]\nname = \"kannel\"\ncomponent = \"builtin:kannel\"\nallowed_hosts = [\"http://127.0.0.1:{port}\"]\n[backends.config]\nsendsms_url = \"http://127.0.0.1:{port}/cgi-bin/sendsms\"\nsendsms_params = {{ username = \"u\", password = \"p\" }}\n"
     )
+}
+
+/// One drain of the queue.
+struct Drain {
+    /// Messages per second, timed at the provider.
+    rate: f64,
+    /// The API's enqueue rate while sending was held.
+    enqueue_rate: f64,
+    /// CPU time (user + system) the gateway spent per message while draining.
+    cpu_us_per_message: f64,
 }
 
 /// The queue alone: enqueue `total` messages with sending off, restart with
 /// `workers` senders and time the drain at the provider (first to last
-/// request). Returns (drain msg/s, enqueue msg/s).
+/// request).
 async fn drain(
     bin: &std::path::Path,
     provider: &Provider,
     clients: usize,
     workers: usize,
     total: u64,
-    native: bool,
-) -> anyhow::Result<(f64, f64)> {
+    sender: Sender,
+) -> anyhow::Result<Drain> {
     let dir = tempfile::tempdir()?;
-    let (gw, _) = Gateway::start(bin, dir.path(), &outbound_config(provider.port, 0, native)).await?;
+    let (gw, _) = Gateway::start(bin, dir.path(), &outbound_config(provider.port, 0, sender)).await?;
     let before = provider.count();
     let started = Instant::now();
     enqueue(&gw, clients, total as usize).await?;
     let enqueue_rate = total as f64 / started.elapsed().as_secs_f64();
     anyhow::ensure!(provider.count() == before, "messages were sent with outbound.workers = 0");
     provider.reset_times();
-    let (gw, _) = gw.restart_with(&outbound_config(provider.port, workers, native)).await?;
+    let (gw, _) = gw.restart_with(&outbound_config(provider.port, workers, sender)).await?;
+    let cpu_before = gw.cpu_time();
     anyhow::ensure!(
         provider.wait_for(before + total, Duration::from_secs(300)).await,
         "drain: not every message reached the provider"
     );
+    // CPU is the scarce resource here (2 cores for gateway, provider and
+    // bench), and less noisy than throughput on a shared machine.
+    let cpu = gw.cpu_time().saturating_sub(cpu_before);
     let rate = (total - 1) as f64 / provider.span().as_secs_f64();
     drop(gw);
-    Ok((rate, enqueue_rate))
+    Ok(Drain { rate, enqueue_rate, cpu_us_per_message: cpu.as_secs_f64() * 1e6 / total as f64 })
+}
+
+/// The sandbox's own cost per call, instantiate + call + drop of the Kannel
+/// component, as (parse-incoming, send) in µs. The send's provider request is
+/// denied before the network, so no I/O is timed. Each is the least of three
+/// medians: other processes on a shared machine only ever add to it.
+async fn isolated_per_call_us(calls: usize) -> anyhow::Result<(f64, f64)> {
+    use smsgw::wasm::bindings::types::{HttpRequest, MessageContext, OutgoingMessage};
+    let engine = smsgw::wasm::engine::WasmEngine::new()?;
+    let linker = smsgw::wasm::sandbox::linker(&engine)?;
+    let component = wasmtime::component::Component::new(engine.engine(), smsgw::builtin::component("kannel").unwrap())?;
+    let sandbox = bench_sandbox(
+        &linker,
+        &component,
+        smsgw::egress::EgressPolicy::default(),
+        Arc::new(smsgw::fixtures::mock::MockTransport::new(Vec::new())),
+        r#"{"sendsms_url": "http://127.0.0.1:9/send"}"#.to_string(),
+    )?;
+    let request = HttpRequest {
+        method: "GET".into(),
+        path: "/".into(),
+        query: "id=%2B255700000001&text=hello+world+1&charset=UTF-8&coding=0".into(),
+        headers: Vec::new(),
+        body: Vec::new(),
+        url: "http://gw/backends/bench/?id=%2B255700000001&text=hello+world+1&charset=UTF-8&coding=0".into(),
+    };
+    let message = OutgoingMessage {
+        id: "1".into(),
+        text: "hello world".into(),
+        identities: vec!["+255700000001".into()],
+        context: MessageContext { in_response_to: None, external_id: None, fields: Vec::new() },
+    };
+    let (mut parse, mut send) = (f64::MAX, f64::MAX);
+    for _ in 0..3 {
+        let (mut parse_took, mut send_took) = (Vec::with_capacity(calls), Vec::with_capacity(calls));
+        for i in 0..calls + calls / 10 {
+            let t = Instant::now();
+            let parsed = sandbox.parse_incoming(request.clone()).await;
+            let took = t.elapsed();
+            anyhow::ensure!(matches!(parsed.result, Ok(Ok(_))), "parse-incoming failed: {:?}", parsed.result);
+            let t = Instant::now();
+            let sent = sandbox.send(message.clone()).await;
+            let took_send = t.elapsed();
+            anyhow::ensure!(
+                matches!(sent.result, Ok(Err(_))),
+                "the denied request should fail the send: {:?}",
+                sent.result
+            );
+            if i >= calls / 10 {
+                parse_took.push(took);
+                send_took.push(took_send);
+            }
+        }
+        parse = parse.min(median_us(&mut parse_took));
+        send = send.min(median_us(&mut send_took));
+    }
+    Ok((parse, send))
+}
+
+/// Median of `v` in microseconds.
+fn median_us(v: &mut [Duration]) -> f64 {
+    v.sort();
+    v[v.len() / 2].as_secs_f64() * 1e6
 }
 
 /// One `send` at a time over real loopback HTTP: the Kannel component vs
@@ -460,10 +592,7 @@ async fn send_one_at_a_time(port: u16, calls: usize) -> anyhow::Result<(f64, f64
             native.push(took_native);
         }
     }
-    wasm.sort();
-    native.sort();
-    let median = |v: &[Duration]| v[v.len() / 2].as_secs_f64() * 1e6;
-    Ok((median(&wasm), median(&native)))
+    Ok((median_us(&mut wasm), median_us(&mut native)))
 }
 
 /// Outbound: the queue + Kannel component + host HTTP, the same queue with
@@ -477,7 +606,7 @@ async fn outbound(bin: &std::path::Path, b: Budget, report: &mut Report) -> anyh
 
     // End to end: API clients enqueue while the queue sends.
     let dir = tempfile::tempdir()?;
-    let (gw, _) = Gateway::start(bin, dir.path(), &outbound_config(port, workers, false)).await?;
+    let (gw, _) = Gateway::start(bin, dir.path(), &outbound_config(port, workers, Sender::Wasm)).await?;
     let before = provider.count();
     let started = Instant::now();
     enqueue(&gw, b.concurrency, total as usize).await?;
@@ -488,13 +617,21 @@ async fn outbound(bin: &std::path::Path, b: Budget, report: &mut Report) -> anyh
     let end_to_end = total as f64 / started.elapsed().as_secs_f64();
     drop(gw);
 
-    // The queue draining through Wasm and through native code, alternated.
-    let (mut wasm, mut native, mut enqueue_rate) = (0f64, 0f64, 0f64);
+    // The queue draining through Wasm, through native code, and through
+    // native code that first burns the sandbox's isolated per-call cost (what
+    // that much CPU per message alone costs the queue), alternated.
+    let (_, per_call_us) = isolated_per_call_us(b.calls / 4).await?;
+    let spin_us = per_call_us.round() as u64;
+    let (mut wasm, mut native, mut spun, mut enqueue_rate) = (0f64, 0f64, 0f64, 0f64);
+    let (mut wasm_cpu, mut native_cpu, mut spun_cpu) = (f64::MAX, f64::MAX, f64::MAX);
     for _ in 0..2 {
-        let (rate, enq) = drain(bin, &provider, b.concurrency, workers, total, false).await?;
-        wasm = wasm.max(rate);
-        enqueue_rate = enqueue_rate.max(enq);
-        native = native.max(drain(bin, &provider, b.concurrency, workers, total, true).await?.0);
+        let run = drain(bin, &provider, b.concurrency, workers, total, Sender::Wasm).await?;
+        (wasm, wasm_cpu) = (wasm.max(run.rate), wasm_cpu.min(run.cpu_us_per_message));
+        enqueue_rate = enqueue_rate.max(run.enqueue_rate);
+        let run = drain(bin, &provider, b.concurrency, workers, total, Sender::Native { spin_us: 0 }).await?;
+        (native, native_cpu) = (native.max(run.rate), native_cpu.min(run.cpu_us_per_message));
+        let run = drain(bin, &provider, b.concurrency, workers, total, Sender::Native { spin_us }).await?;
+        (spun, spun_cpu) = (spun.max(run.rate), spun_cpu.min(run.cpu_us_per_message));
     }
 
     // The same requests from a bare reqwest loop with the same concurrency.
@@ -534,6 +671,17 @@ async fn outbound(bin: &std::path::Path, b: Budget, report: &mut Report) -> anyh
         ),
         ("Wasm / native sender through the queue (target ≥ 0.8)".into(), format!("{:.2}", wasm / native)),
         (
+            "gateway CPU per message while draining (user + system, least of 2): Wasm / native".into(),
+            format!("{wasm_cpu:.0} µs / {native_cpu:.0} µs"),
+        ),
+        (
+            format!(
+                "calibration: native sender burning {spin_us} µs of CPU per send first (the sandbox's isolated per-call cost, instantiate + send + drop, median)"
+            ),
+            format!("{spun:.0} msg/s, {spun_cpu:.0} µs CPU per message"),
+        ),
+        ("calibrated native / native through the queue".into(), format!("{:.2}", spun / native)),
+        (
             "one send at a time over loopback HTTP, median: Kannel component / native Rust".into(),
             format!("{one_wasm:.1} µs / {one_native:.1} µs"),
         ),
@@ -557,7 +705,8 @@ async fn outbound(bin: &std::path::Path, b: Budget, report: &mut Report) -> anyh
         "Outbound",
         rows,
         json!({ "wasm_msg_s": wasm, "native_msg_s": native, "ratio": wasm / native, "bare_msg_s": bare,
-                "wasm_over_bare": wasm / bare,
+                "wasm_over_bare": wasm / bare, "wasm_cpu_us_per_msg": wasm_cpu, "native_cpu_us_per_msg": native_cpu,
+                "per_call_send_us": per_call_us, "spun_msg_s": spun, "spun_cpu_us_per_msg": spun_cpu, "spun_over_native": spun / native,
                 "one_send_wasm_us": one_wasm, "one_send_native_us": one_native, "end_to_end_msg_s": end_to_end, "enqueue_msg_s": enqueue_rate }),
     );
     Ok(())

@@ -43,6 +43,10 @@ pub struct Config {
     /// Benchmarks only: send every outbound message with native Kannel code
     /// instead of its backend's component (the outbound Wasm-tax baseline).
     pub bench_native_send: bool,
+    /// Benchmarks only: with `bench_native_send`, burn this much CPU per
+    /// send first, to measure what a per-message cost of that size does to
+    /// the queue's throughput (the calibration beside the Wasm tax).
+    pub bench_native_send_spin_us: u64,
 }
 
 impl Default for Config {
@@ -61,6 +65,7 @@ impl Default for Config {
             compile_timeout_ms: 120_000,
             bench_routes: false,
             bench_native_send: false,
+            bench_native_send_spin_us: 0,
         }
     }
 }

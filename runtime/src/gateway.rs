@@ -71,7 +71,7 @@ pub async fn run(
     let mut outbound = Outbound::new(store.clone(), registry.clone(), config.outbound.clone(), outbound_wake.clone());
     if config.bench_native_send {
         tracing::warn!("bench_native_send: outbound messages are sent by native Kannel code, not by their backends");
-        outbound.send_natively_for_benchmarks();
+        outbound.send_natively_for_benchmarks(std::time::Duration::from_micros(config.bench_native_send_spin_us));
     }
     let outbound = Arc::new(outbound);
     outbound.spawn_workers();

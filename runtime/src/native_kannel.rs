@@ -30,6 +30,15 @@ pub fn parse_mo(query: &str) -> Result<NewInbound, String> {
     Ok(NewInbound { identity, text, external_id: None, received_at: None, fields: Vec::new() })
 }
 
+/// Keeps this thread busy for `duration`: the benchmarks' calibration, a
+/// native path made to cost as much CPU per message as a sandbox call.
+pub fn burn_cpu(duration: std::time::Duration) {
+    let started = std::time::Instant::now();
+    while started.elapsed() < duration {
+        std::hint::spin_loop();
+    }
+}
+
 /// Sends `message` to the sendsms URL of `sandbox`'s configuration.
 pub async fn send(sandbox: &Sandbox, message: &OutgoingMessage) -> Result<Vec<SentIdentity>, SendError> {
     if message.identities.is_empty() {

@@ -39,21 +39,23 @@ pub struct Outbound {
     wake: Arc<Notify>,
     /// One permit per concurrent `send` call (`outbound.workers`).
     sending: Arc<Semaphore>,
-    /// `bench_native_send`: native Kannel code instead of the component.
-    native: bool,
+    /// `bench_native_send`: native Kannel code instead of the component, after
+    /// spinning this long (`bench_native_send_spin_us`).
+    native: Option<Duration>,
 }
 
 impl Outbound {
     /// A queue over `store`; `wake` is notified when messages are queued.
     pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, config: OutboundConfig, wake: Arc<Notify>) -> Self {
         let sending = Arc::new(Semaphore::new(config.workers));
-        Outbound { store, registry, config, wake, sending, native: false }
+        Outbound { store, registry, config, wake, sending, native: None }
     }
 
     /// Sends with [`crate::native_kannel`] instead of each backend's component,
-    /// through the same queue (the outbound benchmark's baseline).
-    pub fn send_natively_for_benchmarks(&mut self) {
-        self.native = true;
+    /// through the same queue (the outbound benchmark's baseline); each send
+    /// first burns `spin` of CPU (zero for the plain baseline).
+    pub fn send_natively_for_benchmarks(&mut self, spin: Duration) {
+        self.native = Some(spin);
     }
 
     /// Starts sending; with `workers = 0` messages are only queued.
@@ -158,8 +160,9 @@ impl Outbound {
         // The send slot is held for the call only, not while its outcome commits.
         let output = {
             let Ok(_slot) = self.sending.acquire().await else { return };
-            if self.native {
+            if let Some(spin) = self.native {
                 let started = std::time::Instant::now();
+                crate::native_kannel::burn_cpu(spin);
                 let result = Ok(crate::native_kannel::send(&backend.sandbox, &message).await);
                 CallOutput { result, log: Vec::new(), elapsed: started.elapsed() }
             } else {

@@ -4,7 +4,9 @@
 //! - `GET /bench/floor`: answers at once (the HTTP floor).
 //! - `GET /bench/native/{name}/`: Kannel's MO request parsed by
 //!   [`crate::native_kannel`], then stored and answered exactly like
-//!   `/backends/{name}/` (the Wasm tax is the difference).
+//!   `/backends/{name}/` (the Wasm tax is the difference). With
+//!   `bench_spin_us=N` in the query it first burns N µs of CPU: what a
+//!   per-request cost of that size alone does to throughput (calibration).
 
 use std::sync::Arc;
 
@@ -25,7 +27,10 @@ async fn native_kannel(
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let message = match crate::native_kannel::parse_mo(&query.unwrap_or_default()) {
+    let query = query.unwrap_or_default();
+    let spin_us = query.split('&').find_map(|pair| pair.strip_prefix("bench_spin_us=")?.parse().ok()).unwrap_or(0);
+    crate::native_kannel::burn_cpu(std::time::Duration::from_micros(spin_us));
+    let message = match crate::native_kannel::parse_mo(&query) {
         Ok(m) => m,
         Err(reason) => return (StatusCode::BAD_REQUEST, reason).into_response(),
     };

@@ -232,12 +232,20 @@ impl Sandbox {
         let queue = Duration::from_millis(self.limits.queue_ms);
         // This backend's share first, then a slot of the shared instance pool:
         // pool exhaustion would fail the call, waiting for a slot does not.
-        let permits = tokio::time::timeout(queue, async {
-            let own = self.slots.acquire().await;
-            let shared = LIVE_INSTANCES.acquire().await;
-            (own, shared)
-        })
-        .await;
+        // The common case, both free at once, arms no timer. A waiting call
+        // never holds a shared slot while it waits for one of its own.
+        let ready = self.slots.try_acquire().ok().and_then(|own| Some((own, LIVE_INSTANCES.try_acquire().ok()?)));
+        let permits = match ready {
+            Some((own, shared)) => Ok((Ok(own), Ok(shared))),
+            None => {
+                tokio::time::timeout(queue, async {
+                    let own = self.slots.acquire().await;
+                    let shared = LIVE_INSTANCES.acquire().await;
+                    (own, shared)
+                })
+                .await
+            }
+        };
         let Ok((Ok(_own), Ok(_shared))) = permits else {
             return CallOutput { result: Err(CallError::Busy(queue)), log: Vec::new(), elapsed: started.elapsed() };
         };
