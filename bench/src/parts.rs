@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use smsgw::wasm::bindings::types::{HttpRequest, MessageContext, OutgoingMessage};
 
 use crate::Budget;
 use crate::gateway::{self, Gateway};
@@ -237,9 +238,45 @@ fn bench_sandbox(
     )
 }
 
+/// [`bench_sandbox`] with nothing granted and an in-process mock transport:
+/// a `send` gets its provider request denied before the network, so no I/O is timed.
+fn mock_sandbox(
+    linker: &wasmtime::component::Linker<smsgw::wasm::sandbox::HostState>,
+    component: &wasmtime::component::Component,
+) -> anyhow::Result<smsgw::wasm::sandbox::Sandbox> {
+    bench_sandbox(
+        linker,
+        component,
+        smsgw::egress::EgressPolicy::default(),
+        Arc::new(smsgw::fixtures::mock::MockTransport::new(Vec::new())),
+        r#"{"sendsms_url": "http://127.0.0.1:9/send"}"#.to_string(),
+    )
+}
+
+/// A Kannel-shaped MO request as the sandbox benchmarks parse it.
+fn sample_request(query: &str, headers: Vec<(String, String)>) -> HttpRequest {
+    HttpRequest {
+        method: "GET".into(),
+        path: "/".into(),
+        query: query.into(),
+        headers,
+        body: Vec::new(),
+        url: format!("http://gw/backends/bench/?{query}"),
+    }
+}
+
+/// A single-recipient outgoing message.
+fn sample_message(text: &str) -> OutgoingMessage {
+    OutgoingMessage {
+        id: "1".into(),
+        text: text.into(),
+        identities: vec!["+255700000001".into()],
+        context: MessageContext { in_response_to: None, external_id: None, fields: Vec::new() },
+    }
+}
+
 /// The sandbox alone: instantiate + call + drop, per component, pooled and not.
 async fn sandbox(b: Budget, report: &mut Report) -> anyhow::Result<()> {
-    use smsgw::wasm::bindings::types::{HttpRequest, MessageContext, OutgoingMessage};
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/examples");
     let mut components: Vec<(String, Vec<u8>)> = vec![
         ("Rust (kannel)".into(), smsgw::builtin::component("kannel").unwrap().to_vec()),
@@ -265,27 +302,12 @@ async fn sandbox(b: Budget, report: &mut Report) -> anyhow::Result<()> {
             let started = Instant::now();
             let component = wasmtime::component::Component::new(engine.engine(), wasm)?;
             let compile = started.elapsed();
-            let sandbox = bench_sandbox(
-                &linker,
-                &component,
-                smsgw::egress::EgressPolicy::default(),
-                Arc::new(smsgw::fixtures::mock::MockTransport::new(Vec::new())),
-                r#"{"sendsms_url": "http://127.0.0.1:9/send"}"#.to_string(),
-            )?;
-            let request = HttpRequest {
-                method: "GET".into(),
-                path: "/".into(),
-                query: "id=%2B255700000001&identity=%2B255700000001&text=hello+world&charset=UTF-8&coding=0".into(),
-                headers: vec![("user-agent".into(), "Kannel/1.4.5".into())],
-                body: Vec::new(),
-                url: "http://gw/backends/bench/?id=%2B255700000001&text=hello+world".into(),
-            };
-            let message = OutgoingMessage {
-                id: "1".into(),
-                text: "hello".into(),
-                identities: vec!["+255700000001".into()],
-                context: MessageContext { in_response_to: None, external_id: None, fields: Vec::new() },
-            };
+            let sandbox = mock_sandbox(&linker, &component)?;
+            let request = sample_request(
+                "id=%2B255700000001&identity=%2B255700000001&text=hello+world&charset=UTF-8&coding=0",
+                vec![("user-agent".into(), "Kannel/1.4.5".into())],
+            );
+            let message = sample_message("hello");
             let mut parse = Vec::with_capacity(b.calls);
             let mut send = Vec::with_capacity(b.calls);
             // Slow components (an interpreter inside) get fewer calls: at most ~4 s each.
@@ -495,31 +517,12 @@ async fn drain(
 /// denied before the network, so no I/O is timed. Each is the least of three
 /// medians: other processes on a shared machine only ever add to it.
 async fn isolated_per_call_us(calls: usize) -> anyhow::Result<(f64, f64)> {
-    use smsgw::wasm::bindings::types::{HttpRequest, MessageContext, OutgoingMessage};
     let engine = smsgw::wasm::engine::WasmEngine::new()?;
     let linker = smsgw::wasm::sandbox::linker(&engine)?;
     let component = wasmtime::component::Component::new(engine.engine(), smsgw::builtin::component("kannel").unwrap())?;
-    let sandbox = bench_sandbox(
-        &linker,
-        &component,
-        smsgw::egress::EgressPolicy::default(),
-        Arc::new(smsgw::fixtures::mock::MockTransport::new(Vec::new())),
-        r#"{"sendsms_url": "http://127.0.0.1:9/send"}"#.to_string(),
-    )?;
-    let request = HttpRequest {
-        method: "GET".into(),
-        path: "/".into(),
-        query: "id=%2B255700000001&text=hello+world+1&charset=UTF-8&coding=0".into(),
-        headers: Vec::new(),
-        body: Vec::new(),
-        url: "http://gw/backends/bench/?id=%2B255700000001&text=hello+world+1&charset=UTF-8&coding=0".into(),
-    };
-    let message = OutgoingMessage {
-        id: "1".into(),
-        text: "hello world".into(),
-        identities: vec!["+255700000001".into()],
-        context: MessageContext { in_response_to: None, external_id: None, fields: Vec::new() },
-    };
+    let sandbox = mock_sandbox(&linker, &component)?;
+    let request = sample_request("id=%2B255700000001&text=hello+world+1&charset=UTF-8&coding=0", Vec::new());
+    let message = sample_message("hello world");
     let (mut parse, mut send) = (f64::MAX, f64::MAX);
     for _ in 0..3 {
         let (mut parse_took, mut send_took) = (Vec::with_capacity(calls), Vec::with_capacity(calls));
@@ -557,7 +560,6 @@ fn median_us(v: &mut [Duration]) -> f64 {
 /// [`smsgw::native_kannel`], same limits, policy and transport. Returns the
 /// median microseconds of each.
 async fn send_one_at_a_time(port: u16, calls: usize) -> anyhow::Result<(f64, f64)> {
-    use smsgw::wasm::bindings::types::{MessageContext, OutgoingMessage};
     let engine = smsgw::wasm::engine::WasmEngine::new()?;
     let linker = smsgw::wasm::sandbox::linker(&engine)?;
     let component = wasmtime::component::Component::new(engine.engine(), smsgw::builtin::component("kannel").unwrap())?;
@@ -571,12 +573,7 @@ async fn send_one_at_a_time(port: u16, calls: usize) -> anyhow::Result<(f64, f64
         Arc::new(smsgw::wasm::http_client::NetworkTransport::new()?),
         config,
     )?;
-    let message = OutgoingMessage {
-        id: "1".into(),
-        text: "hello world".into(),
-        identities: vec!["+255700000001".into()],
-        context: MessageContext { in_response_to: None, external_id: None, fields: Vec::new() },
-    };
+    let message = sample_message("hello world");
     let (mut wasm, mut native) = (Vec::with_capacity(calls), Vec::with_capacity(calls));
     for i in 0..calls + calls / 10 {
         let t = Instant::now();
