@@ -655,23 +655,71 @@ async fn cpu_per_send_us(
     Ok(used.as_secs_f64() * 1e6 / (calls / concurrency * concurrency) as f64)
 }
 
-/// What waiting on the provider does to a send's cost, with no network: bench
-/// CPU µs per send against an [`InProcessProvider`] answering at once, the
-/// same answering after `delay` (the instance waits suspended), and native
-/// Kannel code against the delayed one. Least of two each.
-async fn suspended_sends(calls: usize, concurrency: usize, delay: Duration) -> anyhow::Result<(f64, f64, f64)> {
+/// What waiting does to a send's cost, with no network: bench CPU µs per
+/// send, least of two each, against an [`InProcessProvider`].
+struct WaitingSends {
+    /// `concurrency` at a time, the provider answering at once.
+    at_once: f64,
+    /// The same with the provider answering after the delay: each instance
+    /// waits suspended while the others run.
+    suspended: f64,
+    /// Native Kannel code against the delayed provider.
+    native_suspended: f64,
+    /// One at a time, back to back, the provider answering at once.
+    back_to_back: f64,
+    /// One at a time, each after the bench idles for the delay (the idle
+    /// loop's own CPU subtracted): no instance waits, the caches do.
+    after_idle: f64,
+    /// The same through native Kannel code.
+    native_after_idle: f64,
+}
+
+async fn waiting_sends(calls: usize, concurrency: usize, delay: Duration) -> anyhow::Result<WaitingSends> {
     let engine = smsgw::wasm::engine::WasmEngine::new()?;
     let linker = smsgw::wasm::sandbox::linker(&engine)?;
     let component = wasmtime::component::Component::new(engine.engine(), smsgw::builtin::component("kannel").unwrap())?;
     let at_once = Arc::new(mock_sandbox(&linker, &component, None)?);
     let delayed = Arc::new(mock_sandbox(&linker, &component, Some(delay))?);
-    let mut best = (f64::MAX, f64::MAX, f64::MAX);
+    let mut w = WaitingSends {
+        at_once: f64::MAX,
+        suspended: f64::MAX,
+        native_suspended: f64::MAX,
+        back_to_back: f64::MAX,
+        after_idle: f64::MAX,
+        native_after_idle: f64::MAX,
+    };
     for _ in 0..2 {
-        best.0 = best.0.min(cpu_per_send_us(&at_once, calls, concurrency, true).await?);
-        best.1 = best.1.min(cpu_per_send_us(&delayed, calls, concurrency, true).await?);
-        best.2 = best.2.min(cpu_per_send_us(&delayed, calls, concurrency, false).await?);
+        w.at_once = w.at_once.min(cpu_per_send_us(&at_once, calls, concurrency, true).await?);
+        w.suspended = w.suspended.min(cpu_per_send_us(&delayed, calls, concurrency, true).await?);
+        w.native_suspended = w.native_suspended.min(cpu_per_send_us(&delayed, calls, concurrency, false).await?);
+        w.back_to_back = w.back_to_back.min(cpu_per_send_us(&at_once, calls / 4, 1, true).await?);
+        let idle_alone = idle_then_send_us(&at_once, calls / 4, delay, None).await?;
+        let through_wasm = idle_then_send_us(&at_once, calls / 4, delay, Some(true)).await?;
+        let native = idle_then_send_us(&at_once, calls / 4, delay, Some(false)).await?;
+        w.after_idle = w.after_idle.min(through_wasm - idle_alone);
+        w.native_after_idle = w.native_after_idle.min(native - idle_alone);
     }
-    Ok(best)
+    Ok(w)
+}
+
+/// This process's CPU µs per round of: idle for `delay`, then one send
+/// through the component (`Some(true)`), natively (`Some(false)`) or none.
+async fn idle_then_send_us(
+    sandbox: &smsgw::wasm::sandbox::Sandbox,
+    rounds: usize,
+    delay: Duration,
+    send: Option<bool>,
+) -> anyhow::Result<f64> {
+    let message = sample_message("hello world");
+    let before = gateway::process_cpu_time(std::process::id());
+    for _ in 0..rounds {
+        tokio::time::sleep(delay).await;
+        if let Some(through_wasm) = send {
+            send_once(sandbox, &message, through_wasm).await?;
+        }
+    }
+    let used = gateway::process_cpu_time(std::process::id()).saturating_sub(before);
+    Ok(used.as_secs_f64() * 1e6 / rounds.max(1) as f64)
 }
 
 /// One send of `message`, through the component or natively.
@@ -701,7 +749,7 @@ async fn outbound(bin: &std::path::Path, b: Budget, report: &mut Report) -> anyh
     let (one_wasm, one_native) = loopback.one_at_a_time;
     let (cpu_wasm, cpu_native) = loopback.cpu_per_send;
     let provider_delay = Duration::from_millis(1);
-    let (at_once, suspended, native_suspended) = suspended_sends(b.calls / 2, workers, provider_delay).await?;
+    let waiting = waiting_sends(b.calls / 2, workers, provider_delay).await?;
 
     // End to end: API clients enqueue while the queue sends.
     let dir = tempfile::tempdir()?;
@@ -795,7 +843,17 @@ async fn outbound(bin: &std::path::Path, b: Budget, report: &mut Report) -> anyh
                 "{workers} sends at a time against an in-process provider, bench CPU per send (least of 2): Kannel component, answered at once / answered after a {} ms timer (the instance waits suspended) / native Rust, answered after the timer",
                 provider_delay.as_millis()
             ),
-            format!("{at_once:.0} µs / {suspended:.0} µs / {native_suspended:.0} µs"),
+            format!("{:.0} µs / {:.0} µs / {:.0} µs", waiting.at_once, waiting.suspended, waiting.native_suspended),
+        ),
+        (
+            format!(
+                "one send at a time against the in-process provider answering at once, bench CPU per send (least of 2): Kannel component back to back / component, each after the bench idles {} ms / native Rust, each after the same idling (the idling's own CPU subtracted)",
+                provider_delay.as_millis()
+            ),
+            format!(
+                "{:.0} µs / {:.0} µs / {:.0} µs",
+                waiting.back_to_back, waiting.after_idle, waiting.native_after_idle
+            ),
         ),
         (
             format!(
@@ -821,8 +879,10 @@ async fn outbound(bin: &std::path::Path, b: Budget, report: &mut Report) -> anyh
                 "per_call_send_us": per_call_us, "spun_msg_s": spun, "spun_cpu_us_per_msg": spun_cpu, "spun_over_native": spun / native,
                 "one_send_wasm_us": one_wasm, "one_send_native_us": one_native,
                 "loopback_cpu_us_per_send_wasm": cpu_wasm, "loopback_cpu_us_per_send_native": cpu_native,
-                "in_process_cpu_us_per_send_at_once": at_once, "in_process_cpu_us_per_send_suspended": suspended,
-                "in_process_cpu_us_per_send_native_suspended": native_suspended,
+                "in_process_cpu_us_per_send_at_once": waiting.at_once, "in_process_cpu_us_per_send_suspended": waiting.suspended,
+                "in_process_cpu_us_per_send_native_suspended": waiting.native_suspended,
+                "in_process_cpu_us_per_send_back_to_back": waiting.back_to_back, "in_process_cpu_us_per_send_after_idle": waiting.after_idle,
+                "in_process_cpu_us_per_send_native_after_idle": waiting.native_after_idle,
                 "end_to_end_msg_s": end_to_end, "enqueue_msg_s": enqueue_rate }),
     );
     Ok(())
