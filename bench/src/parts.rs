@@ -262,6 +262,20 @@ impl Transport for InProcessProvider {
     }
 }
 
+/// The gateway's engine and linker with the built-in Kannel component
+/// compiled; the engine is returned so that it (and its epoch ticker) lives
+/// as long as the caller's sandboxes.
+fn builtin_kannel() -> anyhow::Result<(
+    smsgw::wasm::engine::WasmEngine,
+    wasmtime::component::Linker<smsgw::wasm::sandbox::HostState>,
+    wasmtime::component::Component,
+)> {
+    let engine = smsgw::wasm::engine::WasmEngine::new()?;
+    let linker = smsgw::wasm::sandbox::linker(&engine)?;
+    let component = wasmtime::component::Component::new(engine.engine(), smsgw::builtin::component("kannel").unwrap())?;
+    Ok((engine, linker, component))
+}
+
 /// [`bench_sandbox`] granted only an [`InProcessProvider`] behind it.
 fn mock_sandbox(
     linker: &wasmtime::component::Linker<smsgw::wasm::sandbox::HostState>,
@@ -542,9 +556,7 @@ async fn drain(
 /// answered at once in process, so no I/O is timed. Each is the least of three
 /// medians: other processes on a shared machine only ever add to it.
 async fn isolated_per_call_us(calls: usize) -> anyhow::Result<(f64, f64)> {
-    let engine = smsgw::wasm::engine::WasmEngine::new()?;
-    let linker = smsgw::wasm::sandbox::linker(&engine)?;
-    let component = wasmtime::component::Component::new(engine.engine(), smsgw::builtin::component("kannel").unwrap())?;
+    let (_engine, linker, component) = builtin_kannel()?;
     let sandbox = mock_sandbox(&linker, &component, None)?;
     let request = sample_request("id=%2B255700000001&text=hello+world+1&charset=UTF-8&coding=0", Vec::new());
     let message = sample_message("hello world");
@@ -589,9 +601,7 @@ struct LoopbackSends {
 
 /// Measures [`LoopbackSends`] against the loopback provider on `port`.
 async fn loopback_sends(port: u16, calls: usize, concurrency: usize) -> anyhow::Result<LoopbackSends> {
-    let engine = smsgw::wasm::engine::WasmEngine::new()?;
-    let linker = smsgw::wasm::sandbox::linker(&engine)?;
-    let component = wasmtime::component::Component::new(engine.engine(), smsgw::builtin::component("kannel").unwrap())?;
+    let (_engine, linker, component) = builtin_kannel()?;
     let config = format!(
         r#"{{"sendsms_url": "http://127.0.0.1:{port}/cgi-bin/sendsms", "sendsms_params": {{"username": "u", "password": "p"}}}}"#
     );
@@ -675,9 +685,7 @@ struct WaitingSends {
 }
 
 async fn waiting_sends(calls: usize, concurrency: usize, delay: Duration) -> anyhow::Result<WaitingSends> {
-    let engine = smsgw::wasm::engine::WasmEngine::new()?;
-    let linker = smsgw::wasm::sandbox::linker(&engine)?;
-    let component = wasmtime::component::Component::new(engine.engine(), smsgw::builtin::component("kannel").unwrap())?;
+    let (_engine, linker, component) = builtin_kannel()?;
     let at_once = Arc::new(mock_sandbox(&linker, &component, None)?);
     let delayed = Arc::new(mock_sandbox(&linker, &component, Some(delay))?);
     let mut w = WaitingSends {
