@@ -647,22 +647,32 @@ async fn cpu_per_send_us(
     through_wasm: bool,
 ) -> anyhow::Result<f64> {
     let message = sample_message("hello world");
+    let per_task = calls / concurrency;
+    cpu_us_per(per_task * concurrency, async {
+        let mut tasks = Vec::new();
+        for _ in 0..concurrency {
+            let (sandbox, message) = (sandbox.clone(), message.clone());
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..per_task {
+                    send_once(&sandbox, &message, through_wasm).await?;
+                }
+                anyhow::Ok(())
+            }));
+        }
+        for t in tasks {
+            t.await??;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// This process's CPU µs per unit while `work` does `units` of it.
+async fn cpu_us_per(units: usize, work: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<f64> {
     let before = gateway::process_cpu_time(std::process::id());
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (sandbox, message) = (sandbox.clone(), message.clone());
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..calls / concurrency {
-                send_once(&sandbox, &message, through_wasm).await?;
-            }
-            anyhow::Ok(())
-        }));
-    }
-    for t in tasks {
-        t.await??;
-    }
+    work.await?;
     let used = gateway::process_cpu_time(std::process::id()).saturating_sub(before);
-    Ok(used.as_secs_f64() * 1e6 / (calls / concurrency * concurrency) as f64)
+    Ok(used.as_secs_f64() * 1e6 / units.max(1) as f64)
 }
 
 /// What waiting does to a send's cost, with no network: bench CPU µs per
@@ -719,15 +729,16 @@ async fn idle_then_send_us(
     send: Option<bool>,
 ) -> anyhow::Result<f64> {
     let message = sample_message("hello world");
-    let before = gateway::process_cpu_time(std::process::id());
-    for _ in 0..rounds {
-        tokio::time::sleep(delay).await;
-        if let Some(through_wasm) = send {
-            send_once(sandbox, &message, through_wasm).await?;
+    cpu_us_per(rounds, async {
+        for _ in 0..rounds {
+            tokio::time::sleep(delay).await;
+            if let Some(through_wasm) = send {
+                send_once(sandbox, &message, through_wasm).await?;
+            }
         }
-    }
-    let used = gateway::process_cpu_time(std::process::id()).saturating_sub(before);
-    Ok(used.as_secs_f64() * 1e6 / rounds.max(1) as f64)
+        Ok(())
+    })
+    .await
 }
 
 /// One send of `message`, through the component or natively.
