@@ -690,6 +690,9 @@ struct WaitingSends {
     /// One at a time, each after the bench idles for the delay (the idle
     /// loop's own CPU subtracted): no instance waits, the caches do.
     after_idle: f64,
+    /// The same, but busy-waiting through the delay instead of parking: tells
+    /// whether the time passing or the thread parking makes a call cold.
+    after_busy: f64,
     /// The same through native Kannel code.
     native_after_idle: f64,
 }
@@ -704,6 +707,7 @@ async fn waiting_sends(calls: usize, concurrency: usize, delay: Duration) -> any
         native_suspended: f64::MAX,
         back_to_back: f64::MAX,
         after_idle: f64::MAX,
+        after_busy: f64::MAX,
         native_after_idle: f64::MAX,
     };
     for _ in 0..2 {
@@ -711,27 +715,48 @@ async fn waiting_sends(calls: usize, concurrency: usize, delay: Duration) -> any
         w.suspended = w.suspended.min(cpu_per_send_us(&delayed, calls, concurrency, true).await?);
         w.native_suspended = w.native_suspended.min(cpu_per_send_us(&delayed, calls, concurrency, false).await?);
         w.back_to_back = w.back_to_back.min(cpu_per_send_us(&at_once, calls / 4, 1, true).await?);
-        let idle_alone = idle_then_send_us(&at_once, calls / 4, delay, None).await?;
-        let through_wasm = idle_then_send_us(&at_once, calls / 4, delay, Some(true)).await?;
-        let native = idle_then_send_us(&at_once, calls / 4, delay, Some(false)).await?;
+        let rounds = calls / 4;
+        let idle_alone = pause_then_send_us(&at_once, rounds, Pause::Park(delay), None).await?;
+        let through_wasm = pause_then_send_us(&at_once, rounds, Pause::Park(delay), Some(true)).await?;
+        let native = pause_then_send_us(&at_once, rounds, Pause::Park(delay), Some(false)).await?;
         w.after_idle = w.after_idle.min(through_wasm - idle_alone);
         w.native_after_idle = w.native_after_idle.min(native - idle_alone);
+        let busy_alone = pause_then_send_us(&at_once, rounds, Pause::Spin(delay), None).await?;
+        let after_busy = pause_then_send_us(&at_once, rounds, Pause::Spin(delay), Some(true)).await?;
+        w.after_busy = w.after_busy.min(after_busy - busy_alone);
     }
     Ok(w)
 }
 
-/// This process's CPU µs per round of: idle for `delay`, then one send
-/// through the component (`Some(true)`), natively (`Some(false)`) or none.
-async fn idle_then_send_us(
+/// How the bench passes the time between two sends.
+#[derive(Clone, Copy)]
+enum Pause {
+    /// Sleeps: the worker thread parks (and, with nothing else to run, the vCPU halts).
+    Park(Duration),
+    /// Busy-waits on the same thread, touching almost no memory.
+    Spin(Duration),
+}
+
+/// This process's CPU µs per round of: `pause`, then one send through the
+/// component (`Some(true)`), natively (`Some(false)`) or none.
+async fn pause_then_send_us(
     sandbox: &smsgw::wasm::sandbox::Sandbox,
     rounds: usize,
-    delay: Duration,
+    pause: Pause,
     send: Option<bool>,
 ) -> anyhow::Result<f64> {
     let message = sample_message("hello world");
     cpu_us_per(rounds, async {
         for _ in 0..rounds {
-            tokio::time::sleep(delay).await;
+            match pause {
+                Pause::Park(delay) => tokio::time::sleep(delay).await,
+                Pause::Spin(delay) => {
+                    let until = Instant::now() + delay;
+                    while Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                }
+            }
             if let Some(through_wasm) = send {
                 send_once(sandbox, &message, through_wasm).await?;
             }
@@ -866,12 +891,12 @@ async fn outbound(bin: &std::path::Path, b: Budget, report: &mut Report) -> anyh
         ),
         (
             format!(
-                "one send at a time against the in-process provider answering at once, bench CPU per send (least of 2): Kannel component back to back / component, each after the bench idles {} ms / native Rust, each after the same idling (the idling's own CPU subtracted)",
-                provider_delay.as_millis()
+                "one send at a time against the in-process provider answering at once, bench CPU per send (least of 2): Kannel component back to back / component, each after the bench idles {ms} ms / component, each after it busy-waits {ms} ms instead / native Rust, each after the same idling (the pause's own CPU subtracted)",
+                ms = provider_delay.as_millis()
             ),
             format!(
-                "{:.0} µs / {:.0} µs / {:.0} µs",
-                waiting.back_to_back, waiting.after_idle, waiting.native_after_idle
+                "{:.0} µs / {:.0} µs / {:.0} µs / {:.0} µs",
+                waiting.back_to_back, waiting.after_idle, waiting.after_busy, waiting.native_after_idle
             ),
         ),
         (
@@ -901,6 +926,7 @@ async fn outbound(bin: &std::path::Path, b: Budget, report: &mut Report) -> anyh
                 "in_process_cpu_us_per_send_at_once": waiting.at_once, "in_process_cpu_us_per_send_suspended": waiting.suspended,
                 "in_process_cpu_us_per_send_native_suspended": waiting.native_suspended,
                 "in_process_cpu_us_per_send_back_to_back": waiting.back_to_back, "in_process_cpu_us_per_send_after_idle": waiting.after_idle,
+                "in_process_cpu_us_per_send_after_busy_wait": waiting.after_busy,
                 "in_process_cpu_us_per_send_native_after_idle": waiting.native_after_idle,
                 "end_to_end_msg_s": end_to_end, "enqueue_msg_s": enqueue_rate }),
     );
