@@ -6,8 +6,10 @@
 //! `cargo run -p bench --release -- all sandbox` runs only the named parts (nothing is written).
 //! For profiling the sandbox part, `SMSGW_BENCH_COMPONENT=kannel` keeps only the
 //! components whose name contains that text and `SMSGW_BENCH_POOLING_ONLY=1`
-//! skips the on-demand allocator.
+//! skips the on-demand allocator. `bench serve ...` is the baseline gateway
+//! the parts start as a child process ([`baseline`]).
 
+mod baseline;
 mod gateway;
 mod load;
 mod parts;
@@ -32,6 +34,9 @@ pub struct Budget {
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = args.first().cloned().unwrap_or_else(|| "all".into());
+    if mode == "serve" {
+        return baseline::serve(&args[1..]);
+    }
     // Further arguments pick parts (for profiling one of them); none means every part.
     let only: Vec<String> = args.iter().skip(1).cloned().collect();
     for part in &only {

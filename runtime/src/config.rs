@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::apps::AppsConfig;
 use crate::limits::Limits;
 
 /// The whole configuration file.
@@ -38,15 +39,6 @@ pub struct Config {
     pub max_component_bytes: usize,
     /// How long compiling an uploaded component may take.
     pub compile_timeout_ms: u64,
-    /// Serve the benchmark baselines under `/bench/` (for `cargo run -p bench`).
-    pub bench_routes: bool,
-    /// Benchmarks only: send every outbound message with native Kannel code
-    /// instead of its backend's component (the outbound Wasm-tax baseline).
-    pub bench_native_send: bool,
-    /// Benchmarks only: with `bench_native_send`, burn this much CPU per
-    /// send first, to measure what a per-message cost of that size does to
-    /// the queue's throughput (the calibration beside the Wasm tax).
-    pub bench_native_send_spin_us: u64,
 }
 
 impl Default for Config {
@@ -63,11 +55,22 @@ impl Default for Config {
             admin_token_file: None,
             max_component_bytes: 64 << 20,
             compile_timeout_ms: 120_000,
-            bench_routes: false,
-            bench_native_send: false,
-            bench_native_send_spin_us: 0,
         }
     }
+}
+
+/// Backend names appear in URLs and file names: keep them plain.
+pub fn validate_backend_name(name: &str) -> anyhow::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name.as_bytes()[0].is_ascii_alphanumeric();
+    if !ok {
+        anyhow::bail!(
+            "invalid backend name '{name}': use 1-64 lower-case letters, digits, '-' or '_', starting with a letter or digit"
+        );
+    }
+    Ok(())
 }
 
 /// One mounted backend.
@@ -126,36 +129,6 @@ impl SecretValue {
     }
 }
 
-/// Apps run on every inbound message, in order, until one handles it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AppsConfig {
-    /// Order of the apps; any of `echo`, `ping`, `webhook`.
-    pub order: Vec<String>,
-    /// Reply sent when no app handled a message; none by default.
-    pub default_reply: Option<String>,
-    pub webhook: Option<WebhookConfig>,
-}
-
-impl Default for AppsConfig {
-    fn default() -> Self {
-        AppsConfig { order: vec!["echo".into(), "ping".into()], default_reply: None, webhook: None }
-    }
-}
-
-/// The user's application, reached by POSTing each inbound message as JSON.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookConfig {
-    pub url: String,
-    #[serde(default = "default_webhook_timeout_ms")]
-    pub timeout_ms: u64,
-}
-
-fn default_webhook_timeout_ms() -> u64 {
-    10_000
-}
-
 /// The outbound queue.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -192,7 +165,7 @@ impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         let mut seen = std::collections::HashSet::new();
         for b in &self.backends {
-            crate::backends::validate_name(&b.name)?;
+            validate_backend_name(&b.name)?;
             if !seen.insert(&b.name) {
                 anyhow::bail!("backend '{}' is declared twice", b.name);
             }
@@ -201,14 +174,7 @@ impl Config {
                     .map_err(|e| anyhow::anyhow!("backend '{}': allowed_hosts: {e}", b.name))?;
             }
         }
-        for app in &self.apps.order {
-            match app.as_str() {
-                "echo" | "ping" => {}
-                "webhook" if self.apps.webhook.is_some() => {}
-                "webhook" => anyhow::bail!("app 'webhook' is listed but [apps.webhook] is missing"),
-                other => anyhow::bail!("unknown app '{other}' (known: echo, ping, webhook)"),
-            }
-        }
+        self.apps.validate()?;
         if self.outbound.max_attempts == 0 {
             anyhow::bail!("outbound.max_attempts must be at least 1");
         }

@@ -96,8 +96,15 @@ fn special_v4(a: Ipv4Addr) -> Option<&'static str> {
     })
 }
 
-/// Marker in resolver errors, so the transport can report them as denials.
-pub const DENIED_BY_POLICY: &str = "denied by egress policy";
+/// A host name refused because it resolves to a non-public address: typed,
+/// so the transport recognises it among the HTTP client's error causes.
+#[derive(Debug, Error)]
+#[error("denied by egress policy: {host} resolves to {ip} ({kind})")]
+pub struct PolicyDenied {
+    pub host: String,
+    pub ip: IpAddr,
+    pub kind: &'static str,
+}
 
 /// Resolves host names for backend requests, refusing any name that resolves
 /// to a non-public address.
@@ -108,10 +115,8 @@ impl reqwest::dns::Resolve for PublicResolver {
         let host = name.as_str().to_string();
         Box::pin(async move {
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if let Some(bad) = addrs.iter().find(|a| special_kind(a.ip()).is_some()) {
-                let kind = special_kind(bad.ip()).unwrap_or("non-public");
-                let e: Box<dyn std::error::Error + Send + Sync> =
-                    format!("{DENIED_BY_POLICY}: {host} resolves to {} ({kind})", bad.ip()).into();
+            if let Some((ip, kind)) = addrs.iter().find_map(|a| Some((a.ip(), special_kind(a.ip())?))) {
+                let e: Box<dyn std::error::Error + Send + Sync> = Box::new(PolicyDenied { host, ip, kind });
                 return Err(e);
             }
             let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());

@@ -6,21 +6,46 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use crate::backends::Registry;
+use crate::backend::Registry;
 use crate::config::Config;
 use crate::deploy::Deployer;
-use crate::outbound::Outbound;
-use crate::router::Router;
+use crate::dispatch::Dispatch;
+use crate::outbound::{ComponentSender, Outbound, Sender};
 use crate::server::{self, AppState};
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
 use crate::wasm::cache::CompileCache;
 use crate::wasm::engine::WasmEngine;
-use crate::wasm::http_client::NetworkTransport;
+use crate::wasm::transport::NetworkTransport;
+
+/// What a program embedding the gateway may add. The `smsgw` binary adds
+/// nothing; the benchmarks add their native baselines here, so no benchmark
+/// knob reaches the user's configuration.
+pub struct Extensions {
+    /// Routes merged beside the gateway's own (they see the same state).
+    pub routes: axum::Router<Arc<AppState>>,
+    /// How the outbound queue sends a claimed message.
+    pub sender: Arc<dyn Sender>,
+}
+
+impl Default for Extensions {
+    fn default() -> Self {
+        Extensions { routes: axum::Router::new(), sender: Arc::new(ComponentSender) }
+    }
+}
 
 /// Starts every part and serves until `shutdown` completes.
 pub async fn run(
     config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    run_with(config, Extensions::default(), shutdown).await
+}
+
+/// Like [`run`], with `extensions` added.
+pub async fn run_with(
+    config: Config,
+    extensions: Extensions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     config.validate()?;
@@ -61,24 +86,26 @@ pub async fn run(
     }
 
     let outbound_wake = Arc::new(Notify::new());
-    let apps = crate::apps::from_config(&config.apps)?;
-    let router = Arc::new(Router::new(store.clone(), apps, config.apps.default_reply.clone(), outbound_wake.clone()));
+    let apps = config.apps.build()?;
+    let dispatch =
+        Arc::new(Dispatch::new(store.clone(), apps, config.apps.default_reply.clone(), outbound_wake.clone()));
 
     let released = store.release_leases().await?;
     if released > 0 {
         tracing::info!("{released} outbound message(s) interrupted by the last stop are queued again");
     }
-    let mut outbound = Outbound::new(store.clone(), registry.clone(), config.outbound.clone(), outbound_wake.clone());
-    if config.bench_native_send {
-        tracing::warn!("bench_native_send: outbound messages are sent by native Kannel code, not by their backends");
-        outbound.send_natively_for_benchmarks(std::time::Duration::from_micros(config.bench_native_send_spin_us));
-    }
-    let outbound = Arc::new(outbound);
+    let outbound = Arc::new(Outbound::new(
+        store.clone(),
+        registry.clone(),
+        config.outbound.clone(),
+        outbound_wake.clone(),
+        extensions.sender,
+    ));
     outbound.spawn_workers();
     {
-        let router = router.clone();
+        let dispatch = dispatch.clone();
         tokio::spawn(async move {
-            match router.recover().await {
+            match dispatch.recover().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!("processed {n} inbound message(s) left from the last run"),
                 Err(e) => tracing::error!("could not recover unprocessed messages: {e}"),
@@ -89,13 +116,12 @@ pub async fn run(
     let state = Arc::new(AppState {
         registry: registry.clone(),
         store,
-        router,
+        dispatch,
         outbound_wake,
         public_url,
         max_inbound_body_bytes: config.max_inbound_body_bytes,
         deployer,
         admin_token,
-        bench_routes: config.bench_routes,
     });
     let listener =
         TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -104,6 +130,6 @@ pub async fn run(
         listener.local_addr()?,
         registry.names().join(", ")
     );
-    axum::serve(listener, server::routes(state)).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, server::routes(state, extensions.routes)).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }

@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Largest linear memory any backend may be given: the size of one slot in
+/// the instance pool, so a limit above it could never be honoured.
+pub const MAX_MEMORY_BYTES: usize = 256 << 20;
+
 /// What one backend invocation may use. Defaults suit a Python component.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -77,11 +81,8 @@ impl Limits {
 
     /// Rejects zero values that would make a backend unusable.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.memory_bytes < (1 << 20) || self.memory_bytes > crate::wasm::engine::MAX_MEMORY_BYTES {
-            anyhow::bail!(
-                "limit memory_bytes must be between 1 MiB and {} MiB",
-                crate::wasm::engine::MAX_MEMORY_BYTES >> 20
-            );
+        if self.memory_bytes < (1 << 20) || self.memory_bytes > MAX_MEMORY_BYTES {
+            anyhow::bail!("limit memory_bytes must be between 1 MiB and {} MiB", MAX_MEMORY_BYTES >> 20);
         }
         for (name, v) in [("cpu_ms", self.cpu_ms), ("wall_ms", self.wall_ms), ("http_timeout_ms", self.http_timeout_ms)]
         {

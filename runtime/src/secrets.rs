@@ -120,6 +120,11 @@ impl Secrets {
     }
 }
 
+/// Secret names with every value hidden, for API output.
+pub fn redacted_names<'a>(names: impl IntoIterator<Item = &'a String>) -> serde_json::Map<String, serde_json::Value> {
+    names.into_iter().map(|name| (name.clone(), serde_json::Value::from(REDACTED))).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,7 @@ async fn gateway(dir: &std::path::Path) -> Gateway {
 }
 
 fn http_component() -> Vec<u8> {
-    smsgw::builtin::component("http").unwrap().to_vec()
+    smsgw::backend::builtin::component("http").unwrap().to_vec()
 }
 
 fn settings(provider: &MockProvider) -> Value {

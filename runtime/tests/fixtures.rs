@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use smsgw::fixtures::runner::FixtureRunner;
+use smsgw::authoring::fixtures::FixtureRunner;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn builtin_backends_pass_their_fixtures() {
@@ -10,8 +10,8 @@ async fn builtin_backends_pass_their_fixtures() {
     let runner = FixtureRunner::new().unwrap();
     let mut summary = Vec::new();
     let mut failed = 0;
-    for name in smsgw::builtin::names() {
-        let wasm = smsgw::builtin::component(name).unwrap();
+    for name in smsgw::backend::builtin::names() {
+        let wasm = smsgw::backend::builtin::component(name).unwrap();
         let component = runner.compile(wasm).unwrap();
         let dir = root.join(name).join("testdata");
         let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -22,7 +22,7 @@ async fn builtin_backends_pass_their_fixtures() {
         files.sort();
         assert!(!files.is_empty(), "no fixture files in {}", dir.display());
         for file in files {
-            let report = smsgw::fixtures::run_file(&runner, &component, &file).await.unwrap();
+            let report = smsgw::authoring::fixtures::run_file(&runner, &component, &file).await.unwrap();
             assert!(!report.cases.is_empty(), "{} has no cases", file.display());
             failed += report.failed();
             summary.push(format!("{}:\n{report}", file.strip_prefix(&root).unwrap().display()));

@@ -5,33 +5,33 @@
 use std::sync::Arc;
 
 use proptest::prelude::*;
+use smsgw::authoring::fixtures::mock::MockTransport;
 use smsgw::egress::EgressPolicy;
-use smsgw::fixtures::mock::MockTransport;
 use smsgw::limits::Limits;
 use smsgw::secrets::Secrets;
 use smsgw::wasm::bindings::types::HttpRequest;
 use smsgw::wasm::engine::WasmEngine;
-use smsgw::wasm::sandbox::{self, BackendShared, Sandbox};
+use smsgw::wasm::{Sandbox, SandboxFactory, SandboxSpec};
 use wasmtime::component::Component;
 
 /// One sandbox per built-in backend, with a config that enables every feature.
 fn sandboxes() -> Vec<(String, Sandbox)> {
-    let engine = Arc::new(WasmEngine::new().unwrap());
-    let linker = sandbox::linker(&engine).unwrap();
-    smsgw::builtin::names()
+    let factory = SandboxFactory::new(Arc::new(WasmEngine::new().unwrap())).unwrap();
+    smsgw::backend::builtin::names()
         .map(|name| {
-            let component = Component::new(engine.engine(), smsgw::builtin::component(name).unwrap()).unwrap();
-            let shared = BackendShared {
+            let wasm = smsgw::backend::builtin::component(name).unwrap();
+            let component = Component::new(factory.engine().engine(), wasm).unwrap();
+            let config = r#"{"auth_token": "0123456789abcdef", "account_sid": "AC1", "from": "+1",
+                "sendsms_url": "http://127.0.0.1:1/send", "delivery_report_url": true}"#;
+            let spec = SandboxSpec {
                 name: name.to_string(),
                 policy: EgressPolicy::default(),
                 secrets: Secrets::default(),
-                transport: Arc::new(MockTransport::new(Vec::new())),
+                limits: Limits::default(),
+                config_json: config.into(),
+                base_url: "http://gw/".into(),
             };
-            let config = r#"{"auth_token": "0123456789abcdef", "account_sid": "AC1", "from": "+1",
-                "sendsms_url": "http://127.0.0.1:1/send", "delivery_report_url": true}"#;
-            let sandbox =
-                Sandbox::new(&linker, &component, shared, Limits::default(), config.into(), "http://gw/".into())
-                    .unwrap();
+            let sandbox = factory.build(&component, spec, Arc::new(MockTransport::new(Vec::new()))).unwrap();
             (name.to_string(), sandbox)
         })
         .collect()

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{Gateway, MockProvider};
 use serde_json::json;
-use smsgw::fixtures::runner::FixtureRunner;
+use smsgw::authoring::fixtures::FixtureRunner;
 
 const TOKEN: &str = "languages-test-token-0123456789";
 
@@ -39,7 +39,7 @@ async fn passes_fixtures_and_serves(lang: &str) {
     let compiled = runner.compile(&wasm).unwrap_or_else(|e| panic!("{lang}: {e:#}"));
     let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../backends/http/testdata");
     for file in ["incoming.json", "outgoing.json"] {
-        let report = smsgw::fixtures::run_file(&runner, &compiled, &testdata.join(file)).await.unwrap();
+        let report = smsgw::authoring::fixtures::run_file(&runner, &compiled, &testdata.join(file)).await.unwrap();
         assert!(report.passed(), "{lang} {file}:\n{report}");
     }
 

@@ -9,8 +9,8 @@ use smsgw::limits::Limits;
 use smsgw::secrets::Secrets;
 use smsgw::wasm::bindings::types::{MessageContext, OutgoingMessage};
 use smsgw::wasm::engine::WasmEngine;
-use smsgw::wasm::http_client::NetworkTransport;
-use smsgw::wasm::sandbox::{self, BackendShared, CallError, Sandbox};
+use smsgw::wasm::transport::NetworkTransport;
+use smsgw::wasm::{CallError, SandboxFactory, SandboxSpec};
 use tokio::io::AsyncReadExt;
 use wasmtime::component::Component;
 
@@ -43,19 +43,19 @@ async fn silent_provider() -> (u16, tokio::sync::oneshot::Receiver<Instant>) {
 #[tokio::test]
 async fn a_call_cut_by_its_wall_limit_abandons_its_provider_request() {
     let (port, closed_at) = silent_provider().await;
-    let engine = WasmEngine::new().unwrap();
-    let linker = sandbox::linker(&engine).unwrap();
-    let component = Component::new(engine.engine(), smsgw::builtin::component("kannel").unwrap()).unwrap();
-    let shared = BackendShared {
+    let factory = SandboxFactory::new(Arc::new(WasmEngine::new().unwrap())).unwrap();
+    let wasm = smsgw::backend::builtin::component("kannel").unwrap();
+    let component = Component::new(factory.engine().engine(), wasm).unwrap();
+    let spec = SandboxSpec {
         name: "kannel".into(),
         policy: EgressPolicy::new(&[format!("http://127.0.0.1:{port}")]).unwrap(),
         secrets: Secrets::default(),
-        transport: Arc::new(NetworkTransport::new().unwrap()),
+        // The call may take 300 ms; its HTTP request alone would be allowed 30 s.
+        limits: Limits { wall_ms: 300, http_timeout_ms: 30_000, ..Limits::default() },
+        config_json: format!(r#"{{"sendsms_url": "http://127.0.0.1:{port}/cgi-bin/sendsms"}}"#),
+        base_url: "http://gw/".into(),
     };
-    // The call may take 300 ms; its HTTP request alone would be allowed 30 s.
-    let limits = Limits { wall_ms: 300, http_timeout_ms: 30_000, ..Limits::default() };
-    let config = format!(r#"{{"sendsms_url": "http://127.0.0.1:{port}/cgi-bin/sendsms"}}"#);
-    let sandbox = Sandbox::new(&linker, &component, shared, limits, config, "http://gw/".into()).unwrap();
+    let sandbox = factory.build(&component, spec, Arc::new(NetworkTransport::new().unwrap())).unwrap();
     let message = OutgoingMessage {
         id: "1".into(),
         text: "hello".into(),

@@ -8,19 +8,10 @@ pub use echo::{Echo, HELP as ECHO_HELP};
 pub use ping::Ping;
 pub use webhook::Webhook;
 
-use crate::store::MessageId;
+use serde::Deserialize;
 
-/// An inbound message as apps see it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct InboundMessage {
-    pub id: MessageId,
-    pub backend: String,
-    pub identity: String,
-    pub text: String,
-    pub external_id: Option<String>,
-    pub fields: Vec<(String, String)>,
-    pub received_at: Option<i64>,
-}
+/// An inbound message as apps see it: the stored message, with its gateway id.
+pub use crate::store::InboundMessage;
 
 /// What an app made of a message.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,21 +32,63 @@ pub trait App: Send + Sync {
     async fn handle(&self, message: &InboundMessage) -> anyhow::Result<Handled>;
 }
 
-/// Builds the configured app chain.
-pub fn from_config(config: &crate::config::AppsConfig) -> anyhow::Result<Vec<Box<dyn App>>> {
-    config
-        .order
-        .iter()
-        .map(|name| -> anyhow::Result<Box<dyn App>> {
-            Ok(match name.as_str() {
-                "echo" => Box::new(Echo),
-                "ping" => Box::new(Ping),
-                "webhook" => {
-                    let cfg = config.webhook.as_ref().ok_or_else(|| anyhow::anyhow!("[apps.webhook] missing"))?;
-                    Box::new(Webhook::new(cfg)?)
-                }
-                other => anyhow::bail!("unknown app '{other}'"),
-            })
-        })
-        .collect()
+/// Apps run on every inbound message, in order, until one handles it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppsConfig {
+    /// Order of the apps; any of [`APP_NAMES`].
+    pub order: Vec<String>,
+    /// Reply sent when no app handled a message; none by default.
+    pub default_reply: Option<String>,
+    pub webhook: Option<WebhookConfig>,
+}
+
+impl Default for AppsConfig {
+    fn default() -> Self {
+        AppsConfig { order: vec!["echo".into(), "ping".into()], default_reply: None, webhook: None }
+    }
+}
+
+/// The user's application, reached by POSTing each inbound message as JSON.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: String,
+    #[serde(default = "default_webhook_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_webhook_timeout_ms() -> u64 {
+    10_000
+}
+
+/// Every app a configuration may name.
+pub const APP_NAMES: &[&str] = &["echo", "ping", "webhook"];
+
+/// The app called `name`: the one place that knows which names exist.
+fn build(name: &str, config: &AppsConfig) -> anyhow::Result<Box<dyn App>> {
+    Ok(match name {
+        "echo" => Box::new(Echo),
+        "ping" => Box::new(Ping),
+        "webhook" => {
+            let cfg = config
+                .webhook
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("app 'webhook' is listed but [apps.webhook] is missing"))?;
+            Box::new(Webhook::new(cfg)?)
+        }
+        other => anyhow::bail!("unknown app '{other}' (known: {})", APP_NAMES.join(", ")),
+    })
+}
+
+impl AppsConfig {
+    /// Builds the configured app chain.
+    pub fn build(&self) -> anyhow::Result<Vec<Box<dyn App>>> {
+        self.order.iter().map(|name| build(name, self)).collect()
+    }
+
+    /// Rejects unknown app names and missing app settings.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.build().map(drop)
+    }
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::Deserialize;
 
+use super::WebhookConfig;
 use super::{App, Handled, InboundMessage};
-use crate::config::WebhookConfig;
 
 /// Posts messages to a configured URL.
 pub struct Webhook {

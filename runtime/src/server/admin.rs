@@ -14,9 +14,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::reply::error;
+use crate::authoring::dry_run;
+use crate::authoring::fixtures::FixtureFile;
 use crate::deploy::{DeployError, UploadSettings};
-use crate::fixtures::FixtureFile;
-use crate::fixtures::dry_run;
 
 pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
     let body_limit = state.deployer.max_component_bytes() + (4 << 20);
@@ -27,10 +28,6 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/backends/{name}/try", post(try_backend))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state, authenticate))
-}
-
-fn error(status: StatusCode, reason: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": reason.into() }))).into_response()
 }
 
 fn deploy_error(e: DeployError) -> Response {
@@ -87,7 +84,7 @@ async fn describe(state: &AppState, name: &str) -> Result<Value, DeployError> {
         (None, Some(m)) => json!({
             "allowed_hosts": m.config.allowed_hosts,
             "config": m.config.config,
-            "secrets": m.config.secrets.keys().map(|k| (k.clone(), Value::from(crate::secrets::REDACTED))).collect::<serde_json::Map<_, _>>(),
+            "secrets": crate::secrets::redacted_names(m.config.secrets.keys()),
             "limits": m.config.limits,
         }),
         (None, None) => Value::Null,
@@ -102,8 +99,8 @@ async fn describe(state: &AppState, name: &str) -> Result<Value, DeployError> {
         "component": mounted.as_ref().map(|m| m.source.clone()),
         "versions": versions,
         "config": config,
-        "counters": mounted.as_ref().map(|m| m.stats.to_json()),
-        "paused_until": mounted.as_ref().and_then(|m| m.breaker.open_until()),
+        "counters": mounted.as_ref().map(|m| m.stats().to_json()),
+        "paused_until": mounted.as_ref().and_then(|m| m.paused_until()),
     }))
 }
 

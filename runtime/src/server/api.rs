@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
+use super::reply::error;
 use crate::store::{Direction, MessageFilter, NewOutbound};
 
 /// Longest text accepted for an outgoing message, in bytes.
@@ -21,11 +22,6 @@ const MAX_RECIPIENTS: usize = 1000;
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/messages", get(list).post(create)).route("/messages/{id}", get(show))
-}
-
-/// A JSON error with a reason.
-fn error(status: StatusCode, reason: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": reason.into() }))).into_response()
 }
 
 #[derive(Deserialize)]

@@ -29,6 +29,15 @@ pub struct Compiled {
     pub elapsed: Duration,
 }
 
+impl Compiled {
+    /// Compiles `wasm` in memory, caching nothing (tools that run once).
+    pub fn without_cache(engine: &Engine, wasm: &[u8]) -> anyhow::Result<Compiled> {
+        let started = Instant::now();
+        let component = Component::new(engine, wasm)?;
+        Ok(Compiled { component, sha256: sha256_hex(wasm), compiled: true, elapsed: started.elapsed() })
+    }
+}
+
 /// Hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))

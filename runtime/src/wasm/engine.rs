@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::limits::MAX_MEMORY_BYTES;
+
 /// How often the epoch advances; CPU deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
-
-/// Largest linear memory any backend may be given (the pool's slot size).
-pub const MAX_MEMORY_BYTES: usize = 256 << 20;
 
 /// Instances that may be alive at once across all backends; callers must
 /// bound concurrency below this (pool exhaustion fails instead of waiting).

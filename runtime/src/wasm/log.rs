@@ -2,7 +2,7 @@
 //! tagged with the backend's name, with secrets redacted and length capped.
 
 use super::bindings::log::{Host, Level};
-use super::sandbox::HostState;
+use super::host_state::HostState;
 
 /// Longest guest log line kept; the rest is cut so a guest cannot flood the log.
 const MAX_LINE: usize = 2048;

@@ -1,11 +1,16 @@
-//! Running backend components: the engine, the contract, the host side of
-//! each imported interface, compilation with an on-disk cache, and one sandboxed
-//! call at a time.
+//! Running backend components: the engine, the contract's generated bindings,
+//! compilation (validated, cached on disk), the sandbox around each call, and
+//! the host side of each interface a component imports.
 
 pub mod bindings;
 pub mod cache;
 pub mod engine;
+pub mod host_state;
 pub mod http_client;
 pub mod log;
+pub mod request_policy;
 pub mod sandbox;
+pub mod transport;
 pub mod validate;
+
+pub use sandbox::{CallError, CallOutput, Sandbox, SandboxFactory, SandboxSpec};

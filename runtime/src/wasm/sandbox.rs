@@ -11,18 +11,17 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::Semaphore;
 use wasmtime::component::{
-    Component, ComponentExportIndex, ComponentNamedList, HasSelf, InstancePre, Lift, Linker, Lower, ResourceTable,
+    Component, ComponentExportIndex, ComponentNamedList, HasSelf, InstancePre, Lift, Linker, Lower,
 };
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime::{Store, StoreLimitsBuilder, Trap, UpdateDeadline};
 
 use super::bindings::types::{
     BackendContext, HttpRequest, Incoming, OutgoingMessage, ParseError, SendError, SentIdentity,
 };
 use super::bindings::{ADAPTER_EXPORT, Backend, BackendPre};
 use super::engine::{MAX_LIVE_INSTANCES, WasmEngine};
-use super::http_client::Transport;
+use super::host_state::{BackendShared, HostState};
+use super::transport::Transport;
 use crate::egress::EgressPolicy;
 use crate::limits::Limits;
 use crate::secrets::Secrets;
@@ -33,66 +32,59 @@ static LIVE_INSTANCES: Semaphore = Semaphore::const_new(MAX_LIVE_INSTANCES as us
 /// Epoch ticks a guest runs before the deadline callback looks at it.
 const SLICE_TICKS: u64 = 2;
 
-/// Bytes of guest stdout/stderr kept per call (panic messages land there).
-const STDIO_CAPTURE_BYTES: usize = 16 * 1024;
-
-/// What every call of one backend shares: identity, policy, secrets, transport.
-pub struct BackendShared {
+/// Everything a sandbox needs besides the component and the transport: who
+/// the backend is, what it may reach and use, and what it is told.
+pub struct SandboxSpec {
     pub name: String,
     pub policy: EgressPolicy,
     pub secrets: Secrets,
-    pub transport: Arc<dyn Transport>,
+    pub limits: Limits,
+    /// The backend's configuration as the component receives it (JSON).
+    pub config_json: String,
+    /// The URL under which providers reach this backend.
+    pub base_url: String,
 }
 
-/// Per-call state inside the `Store`.
-pub struct HostState {
-    /// Built on the first WASI call only: most adapter calls make none, and
-    /// the context (RNG seeding, clocks, capture pipes) is a visible share of
-    /// a ~15 µs call.
-    wasi: Option<LazyWasi>,
-    table: ResourceTable,
-    store_limits: StoreLimits,
-    pub(super) backend: Arc<BackendShared>,
-    pub(super) limits: Limits,
-    pub(super) http_calls: u32,
-    pub(super) log_lines: u32,
-    /// What the guest logged during this call (redacted), for fixtures and dry runs.
-    pub captured_log: Vec<String>,
-    /// When the guest started running (after instantiation).
-    pub(super) started: Instant,
-    /// Time spent waiting in host calls, which is not the guest's CPU time.
-    pub(super) host_time: Duration,
+/// Builds sandboxes: the one place that links components against the host.
+/// The gateway, the fixture runner, dry runs, tests and benchmarks all use it,
+/// so each of them runs components exactly as the gateway does.
+pub struct SandboxFactory {
+    engine: Arc<WasmEngine>,
+    linker: Linker<HostState>,
 }
 
-impl HostState {
-    /// Time the guest itself has been running in this call.
-    fn guest_time(&self) -> Duration {
-        self.started.elapsed().saturating_sub(self.host_time)
+impl SandboxFactory {
+    /// A factory for `engine`: WASI p2 with nothing granted, plus the smsgw host interfaces.
+    pub fn new(engine: Arc<WasmEngine>) -> anyhow::Result<Self> {
+        let mut linker = Linker::new(engine.engine());
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        Backend::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        Ok(SandboxFactory { engine, linker })
     }
-}
 
-/// A WASI context that grants nothing, with the guest's stdout and stderr
-/// captured in bounded pipes.
-struct LazyWasi {
-    ctx: WasiCtx,
-    stdout: MemoryOutputPipe,
-    stderr: MemoryOutputPipe,
-}
-
-impl LazyWasi {
-    fn new() -> Self {
-        let stdout = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
-        let stderr = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
-        // Nothing is granted: no env, args, preopened dirs, sockets or name lookup.
-        let ctx = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
-        LazyWasi { ctx, stdout, stderr }
+    /// The engine components must be compiled for.
+    pub fn engine(&self) -> &Arc<WasmEngine> {
+        &self.engine
     }
-}
 
-impl WasiView for HostState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        let wasi = self.wasi.get_or_insert_with(LazyWasi::new);
-        WasiCtxView { ctx: &mut wasi.ctx, table: &mut self.table }
+    /// Links `component` once (type-checking its imports and exports) so calls only instantiate.
+    pub fn build(
+        &self,
+        component: &Component,
+        spec: SandboxSpec,
+        transport: Arc<dyn Transport>,
+    ) -> anyhow::Result<Sandbox> {
+        let pre = self.linker.instantiate_pre(component)?;
+        // Type-checks every export against the WIT once, so each call only
+        // checks the one function it runs.
+        BackendPre::new(pre.clone())?;
+        let exports = AdapterExports::new(component)?;
+        let SandboxSpec { name, policy, secrets, limits, config_json, base_url } = spec;
+        let concurrency = limits.concurrency.min(MAX_LIVE_INSTANCES as usize);
+        let context = BackendContext { name: name.clone(), config: config_json, base_url };
+        let shared = Arc::new(BackendShared { name, policy, secrets, transport });
+        let slots = Arc::new(Semaphore::new(concurrency));
+        Ok(Sandbox { pre, exports, shared, limits, context, slots })
     }
 }
 
@@ -126,15 +118,6 @@ pub struct CallOutput<T> {
     pub elapsed: Duration,
 }
 
-/// The linker every backend is instantiated against: WASI p2 with nothing
-/// granted, plus the smsgw host interfaces.
-pub fn linker(engine: &WasmEngine) -> anyhow::Result<Linker<HostState>> {
-    let mut linker = Linker::new(engine.engine());
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    Backend::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
-    Ok(linker)
-}
-
 /// Where the two adapter functions sit in the component's exports, resolved once.
 struct AdapterExports {
     parse_incoming: ComponentExportIndex,
@@ -166,26 +149,6 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Links `component` once (type-checking its imports) so calls only instantiate.
-    pub fn new(
-        linker: &Linker<HostState>,
-        component: &Component,
-        shared: BackendShared,
-        limits: Limits,
-        config_json: String,
-        base_url: String,
-    ) -> anyhow::Result<Self> {
-        let pre = linker.instantiate_pre(component)?;
-        // Type-checks every export against the WIT once, so each call only
-        // checks the one function it runs.
-        BackendPre::new(pre.clone())?;
-        let exports = AdapterExports::new(component)?;
-        let concurrency = limits.concurrency.min(MAX_LIVE_INSTANCES as usize);
-        let context = BackendContext { name: shared.name.clone(), config: config_json, base_url };
-        let slots = Arc::new(Semaphore::new(concurrency));
-        Ok(Sandbox { pre, exports, shared: Arc::new(shared), limits, context, slots })
-    }
-
     /// The backend's name.
     pub fn name(&self) -> &str {
         &self.shared.name
@@ -250,23 +213,13 @@ impl Sandbox {
             return CallOutput { result: Err(CallError::Busy(queue)), log: Vec::new(), elapsed: started.elapsed() };
         };
 
-        let state = HostState {
-            wasi: None,
-            table: ResourceTable::new(),
-            store_limits: StoreLimitsBuilder::new()
-                .memory_size(self.limits.memory_bytes)
-                .instances(64)
-                .tables(64)
-                .memories(4)
-                .build(),
-            backend: self.shared.clone(),
-            limits: self.limits.clone(),
-            http_calls: 0,
-            log_lines: 0,
-            captured_log: Vec::new(),
-            started: Instant::now(),
-            host_time: Duration::ZERO,
-        };
+        let store_limits = StoreLimitsBuilder::new()
+            .memory_size(self.limits.memory_bytes)
+            .instances(64)
+            .tables(64)
+            .memories(4)
+            .build();
+        let state = HostState::new(self.shared.clone(), self.limits.clone(), store_limits);
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| &mut s.store_limits);
         store.set_hostcall_fuel(self.limits.hostcall_bytes);
@@ -301,10 +254,9 @@ impl Sandbox {
             Ok(Err((instantiating, e))) => Err(self.classify(instantiating, e)),
         };
         let mut log = std::mem::take(&mut store.data_mut().captured_log);
-        let wasi = store.data_mut().wasi.take();
+        let stdio = store.data_mut().take_stdio();
         drop(store);
-        for (stream, pipe) in wasi.into_iter().flat_map(|w| [("stdout", w.stdout), ("stderr", w.stderr)]) {
-            let bytes = pipe.contents();
+        for (stream, bytes) in stdio {
             if !bytes.is_empty() {
                 let text = self.shared.secrets.redact(String::from_utf8_lossy(&bytes).trim_end());
                 tracing::info!(backend = self.shared.name.as_str(), "guest {stream}: {text}");

@@ -6,6 +6,36 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use super::bindings::ADAPTER_EXPORT;
+use super::cache::{CompileCache, Compiled};
+
+/// Why a `.wasm` cannot become a backend.
+#[derive(Debug, Error)]
+pub enum CompileError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidComponent),
+    #[error("the component does not compile: {0}")]
+    DoesNotCompile(String),
+}
+
+/// Everything an upload, a configured backend, `test-backend` and `inspect`
+/// check, in one order: header, compilation (through `cache` when given),
+/// then imports and exports.
+pub fn compile(engine: &Engine, cache: Option<&CompileCache>, wasm: &[u8]) -> Result<Compiled, CompileError> {
+    let compiled = compile_unchecked(engine, cache, wasm)?;
+    check_shape(&shape(engine, &compiled.component))?;
+    Ok(compiled)
+}
+
+/// The header check and compilation alone, for showing what a component is
+/// before saying whether it is accepted.
+pub fn compile_unchecked(engine: &Engine, cache: Option<&CompileCache>, wasm: &[u8]) -> Result<Compiled, CompileError> {
+    check_header(wasm)?;
+    let compiled = match cache {
+        Some(cache) => cache.load(wasm),
+        None => Compiled::without_cache(engine, wasm),
+    };
+    compiled.map_err(|e| CompileError::DoesNotCompile(format!("{e:#}")))
+}
 
 /// Why a component is not an acceptable backend.
 #[derive(Debug, Error, PartialEq, Eq)]

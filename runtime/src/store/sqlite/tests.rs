@@ -1,4 +1,5 @@
-use super::*;
+use super::SqliteStore;
+use crate::store::*;
 
 fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -26,8 +27,8 @@ async fn inbound_is_stored_and_completed_once() {
         fields: vec![("k".into(), "v".into())],
     };
     let recorded = store.record_inbound("http", vec![msg], vec![]).await.unwrap();
-    assert_eq!(recorded.message_ids.len(), 1);
-    let id = recorded.message_ids[0];
+    assert_eq!(recorded.messages.len(), 1);
+    let id = recorded.messages[0].id;
     assert_eq!(store.unprocessed_inbound(10).await.unwrap().len(), 1);
 
     let reply = NewOutbound { in_response_to: Some(id), ..outbound(&["+1555"]) };
@@ -36,7 +37,7 @@ async fn inbound_is_stored_and_completed_once() {
     assert!(store.complete_inbound(id, vec![reply], None).await.unwrap().is_empty());
     assert!(store.unprocessed_inbound(10).await.unwrap().is_empty());
     let stored = store.get(id).await.unwrap().unwrap();
-    assert_eq!(stored.status, "handled");
+    assert_eq!(stored.status.as_str(), "handled");
     assert_eq!(stored.fields, vec![("k".to_string(), "v".to_string())]);
 }
 
@@ -89,7 +90,7 @@ async fn partial_failure_retries_only_the_rest_and_never_resends() {
     let done = AttemptResult { sent: vec![("c".into(), None)], ..Default::default() };
     store.finish_attempt(id, done).await.unwrap();
     let m = store.get(id).await.unwrap().unwrap();
-    assert_eq!(m.status, "partially-failed");
+    assert_eq!(m.status.as_str(), "partially-failed");
     assert_eq!(m.attempts, 2);
     let statuses: Vec<_> = m.recipients.iter().map(|r| (r.identity.as_str(), r.status)).collect();
     assert_eq!(
@@ -107,7 +108,7 @@ async fn giving_up_fails_the_remaining_identities() {
     let result = AttemptResult { retry: vec!["a".into()], error: Some("503".into()), ..Default::default() };
     store.finish_attempt(id, result).await.unwrap();
     let m = store.get(id).await.unwrap().unwrap();
-    assert_eq!(m.status, "failed");
+    assert_eq!(m.status.as_str(), "failed");
     assert_eq!(m.recipients[0].error.as_deref(), Some("503"));
     assert_eq!(store.next_due().await.unwrap(), None);
 }
@@ -141,7 +142,7 @@ async fn reports_update_recipients_by_gateway_or_provider_id_and_never_regress()
         store.record_inbound("http", vec![], vec![by_gateway_id, by_provider_id, late_sent, unknown]).await.unwrap();
     assert_eq!((r.reports_matched, r.reports_unmatched), (3, 1));
     let m = store.get(id).await.unwrap().unwrap();
-    assert_eq!(m.status, "delivered");
+    assert_eq!(m.status.as_str(), "delivered");
     assert!(m.recipients.iter().all(|r| r.status == RecipientStatus::Delivered));
 }
 
@@ -180,7 +181,7 @@ async fn backend_versions_activate_roll_back_and_delete() {
     assert!(store.active_backend_versions().await.unwrap().is_empty());
     assert!(store.backend_versions("up").await.unwrap().is_empty());
     let m = store.get(queued).await.unwrap().unwrap();
-    assert_eq!(m.status, "failed");
+    assert_eq!(m.status.as_str(), "failed");
     assert_eq!(m.recipients[0].error.as_deref(), Some("backend 'up' was deleted"));
 
     // A later upload under the same name never reuses a version number.
@@ -205,7 +206,7 @@ async fn a_report_arriving_before_the_attempt_is_recorded_still_counts() {
     let sent = AttemptResult { sent: vec![("a".into(), Some("ext".into()))], ..Default::default() };
     store.finish_attempt(id, sent).await.unwrap();
     let m = store.get(id).await.unwrap().unwrap();
-    assert_eq!(m.status, "delivered");
+    assert_eq!(m.status.as_str(), "delivered");
     assert_eq!(m.recipients[0].status, RecipientStatus::Delivered);
     assert_eq!(m.recipients[0].external_id.as_deref(), Some("ext"), "the provider id is still recorded");
     assert!(claim_one(&store, now_ms(), now_ms() + 1000).await.is_none(), "not sent again");

@@ -1,0 +1,44 @@
+//! What the host accepts back from `parse-incoming`: within the backend's
+//! limits, and a reply that is valid HTTP.
+
+use axum::http::{HeaderName, HeaderValue};
+
+use crate::limits::Limits;
+use crate::wasm::bindings::types::Incoming;
+
+/// A backend's answer must stay within its limits and be a valid HTTP reply.
+pub fn check_incoming(incoming: &Incoming, limits: &Limits) -> Result<(), String> {
+    let count = incoming.messages.len() + incoming.reports.len();
+    if count > limits.max_messages {
+        return Err(format!("{count} messages and reports, limit {}", limits.max_messages));
+    }
+    for m in &incoming.messages {
+        if m.identity.trim().is_empty() {
+            return Err("a message has an empty identity".into());
+        }
+        if m.text.len() > limits.max_text_bytes {
+            return Err(format!("a message text has {} bytes, limit {}", m.text.len(), limits.max_text_bytes));
+        }
+        if m.identity.len() > 256 || m.external_id.as_ref().is_some_and(|e| e.len() > 256) {
+            return Err("an identity or external id is longer than 256 bytes".into());
+        }
+        let field_bytes: usize = m.fields.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if field_bytes > limits.max_text_bytes {
+            return Err(format!("message fields take {field_bytes} bytes, limit {}", limits.max_text_bytes));
+        }
+    }
+    if let Some(r) = &incoming.response {
+        if !(100..=599).contains(&r.status) {
+            return Err(format!("response status {} is not valid", r.status));
+        }
+        if r.body.len() > limits.http_response_bytes {
+            return Err("response body too large".into());
+        }
+        for (n, v) in &r.headers {
+            if HeaderName::try_from(n.as_str()).is_err() || HeaderValue::try_from(v.as_str()).is_err() {
+                return Err(format!("response header '{n}' is not valid"));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! The mounted backends: loading components, and looking them up by name.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context as _;
+
+use super::MountedBackend;
+use crate::config::{BackendConfig, validate_backend_name};
+use crate::egress::EgressPolicy;
+use crate::limits::Limits;
+use crate::secrets::Secrets;
+use crate::wasm::cache::CompileCache;
+use crate::wasm::engine::WasmEngine;
+use crate::wasm::transport::Transport;
+use crate::wasm::{Sandbox, SandboxFactory, SandboxSpec, validate};
+
+/// Loads components and holds the active version of each backend.
+pub struct Registry {
+    sandboxes: SandboxFactory,
+    cache: CompileCache,
+    transport: Arc<dyn Transport>,
+    public_url: String,
+    defaults: Limits,
+    active: RwLock<HashMap<String, Arc<MountedBackend>>>,
+}
+
+impl Registry {
+    /// An empty registry compiling into `cache`; backends reach providers through `transport`.
+    pub fn new(
+        engine: Arc<WasmEngine>,
+        cache: CompileCache,
+        transport: Arc<dyn Transport>,
+        public_url: String,
+        defaults: Limits,
+    ) -> anyhow::Result<Self> {
+        let sandboxes = SandboxFactory::new(engine)?;
+        Ok(Registry { sandboxes, cache, transport, public_url, defaults, active: RwLock::new(HashMap::new()) })
+    }
+
+    /// The active version of `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<MountedBackend>> {
+        self.active.read().expect("registry lock").get(name).cloned()
+    }
+
+    /// Names of every mounted backend, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<_> = self.active.read().expect("registry lock").keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// Makes `backend` the active version of its name; running calls finish on the old one.
+    pub fn activate(&self, backend: Arc<MountedBackend>) {
+        self.active.write().expect("registry lock").insert(backend.name.clone(), backend);
+    }
+
+    /// Unmounts `name`; running calls finish, new requests get 404.
+    pub fn remove(&self, name: &str) -> Option<Arc<MountedBackend>> {
+        self.active.write().expect("registry lock").remove(name)
+    }
+
+    /// The engine components are compiled for.
+    pub fn engine(&self) -> &Arc<WasmEngine> {
+        self.sandboxes.engine()
+    }
+
+    /// A sandbox for `backend` whose HTTP goes to `transport` (dry runs).
+    pub fn sandbox_with(&self, backend: &MountedBackend, transport: Arc<dyn Transport>) -> anyhow::Result<Sandbox> {
+        self.sandboxes.build(backend.component(), self.spec_for(&backend.config)?, transport)
+    }
+
+    /// What a sandbox for `cfg` is given: its limits (defaults with its
+    /// overrides), egress policy, resolved secrets, configuration and URL.
+    pub fn spec_for(&self, cfg: &BackendConfig) -> anyhow::Result<SandboxSpec> {
+        let secrets = cfg
+            .secrets
+            .iter()
+            .map(|(k, v)| v.resolve(k).map(|v| (k.clone(), v)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(SandboxSpec {
+            name: cfg.name.clone(),
+            policy: EgressPolicy::new(&cfg.allowed_hosts)?,
+            secrets: Secrets::new(secrets),
+            limits: self.defaults.with_overrides(cfg.limits.as_ref())?,
+            config_json: serde_json::to_string(&cfg.config)?,
+            base_url: format!("{}/backends/{}/", self.public_url, cfg.name),
+        })
+    }
+
+    /// Reads the component named by `cfg.component`.
+    pub fn component_bytes(source: &str) -> anyhow::Result<Vec<u8>> {
+        if let Some(name) = source.strip_prefix("builtin:") {
+            return super::builtin::component(name).map(<[u8]>::to_vec).with_context(|| {
+                format!(
+                    "unknown built-in component '{name}' (built-in: {})",
+                    super::builtin::names().collect::<Vec<_>>().join(", ")
+                )
+            });
+        }
+        std::fs::read(source).with_context(|| format!("cannot read component {source}"))
+    }
+
+    /// Validates, compiles (or loads from cache) and links a backend. Blocking:
+    /// compilation is CPU-bound.
+    pub fn load(&self, cfg: &BackendConfig, wasm: &[u8]) -> anyhow::Result<MountedBackend> {
+        validate_backend_name(&cfg.name)?;
+        let compiled = validate::compile(self.engine().engine(), Some(&self.cache), wasm)?;
+        let sandbox = self
+            .sandboxes
+            .build(&compiled.component, self.spec_for(cfg)?, self.transport.clone())
+            .context("the component's imports cannot be satisfied")?;
+        tracing::info!(
+            backend = cfg.name.as_str(),
+            source = cfg.component.as_str(),
+            sha256 = compiled.sha256.as_str(),
+            cached = !compiled.compiled,
+            "loaded backend in {:?}",
+            compiled.elapsed
+        );
+        let facts = (compiled.sha256, wasm.len(), compiled.elapsed);
+        Ok(MountedBackend::new(cfg.clone(), sandbox, compiled.component, facts))
+    }
+}

@@ -1,0 +1,161 @@
+//! The `smsgw` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+pub mod admin_client;
+
+/// An SMS gateway whose provider backends are sandboxed WebAssembly components.
+#[derive(Parser)]
+#[command(name = "smsgw", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the gateway.
+    Serve(ServeArgs),
+    /// Run a component against fixture files in the real sandbox (exit 1 on any failure).
+    TestBackend {
+        /// The `.wasm` component.
+        component: PathBuf,
+        /// Fixture files (JSON).
+        #[arg(required = true)]
+        fixtures: Vec<PathBuf>,
+        /// JSON object replacing each file's `config`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Create a ready-to-build backend project.
+    New {
+        /// Backend name (also the directory name).
+        name: String,
+        /// Language of the project.
+        #[arg(long, default_value = "rust")]
+        lang: String,
+        /// Where to create it.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Show a component's world, imports and exports, and whether this gateway accepts it.
+    Inspect {
+        /// The `.wasm` file.
+        component: PathBuf,
+    },
+    /// Manage uploaded backends of a running gateway (admin API).
+    Backend {
+        #[command(flatten)]
+        connection: admin_client::Connection,
+        #[command(subcommand)]
+        command: admin_client::BackendCommand,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file; without one the built-in defaults apply.
+    #[arg(long, env = "SMSGW_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (overrides the config file).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the database and compiled components (overrides the config file).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// URL providers use to reach this gateway (overrides the config file).
+    #[arg(long)]
+    pub public_url: Option<String>,
+}
+
+impl ServeArgs {
+    /// The configuration file with command-line overrides applied.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(url) = &self.public_url {
+            config.public_url = Some(url.clone());
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Runs the command line; the binary's `main` is this.
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.config()?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(crate::gateway::run(config, shutdown_signal()))
+        }
+        Command::TestBackend { component, fixtures, config } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            if !runtime.block_on(crate::authoring::test_backend::test_backend(
+                &component,
+                &fixtures,
+                config.as_deref(),
+            ))? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::New { name, lang, dir } => {
+            let root = crate::authoring::templates::create(&name, &lang, &dir)?;
+            println!(
+                "created {}: run {}/build.sh, then smsgw test-backend on the result",
+                root.display(),
+                root.display()
+            );
+            Ok(())
+        }
+        Command::Inspect { component } => {
+            if !crate::authoring::inspect::inspect(&component)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Backend { connection, command } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(admin_client::run(connection, command))
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,120 @@
+//! What one send attempt achieved, per identity, and when to try again:
+//! the queue's retry policy applied to a backend's answer.
+
+use rand::Rng;
+
+use crate::config::OutboundConfig;
+use crate::store::{AttemptResult, ClaimedSend, Millis, now_ms};
+use crate::wasm::CallError;
+use crate::wasm::bindings::types::{SendError, SentIdentity};
+
+/// The retry policy of the outbound queue.
+pub struct RetryPolicy {
+    config: OutboundConfig,
+}
+
+impl RetryPolicy {
+    /// The policy configured in `[outbound]`.
+    pub fn new(config: OutboundConfig) -> Self {
+        RetryPolicy { config }
+    }
+
+    /// Turns a backend's answer into per-identity outcomes.
+    pub fn interpret(
+        &self,
+        job: &ClaimedSend,
+        outcome: Result<Result<Vec<SentIdentity>, SendError>, CallError>,
+    ) -> AttemptResult {
+        let all = || job.identities.clone();
+        let mut result = AttemptResult::default();
+        let retry_all = |mut result: AttemptResult, error: String, after: Option<Millis>| {
+            result.retry = all();
+            result.retry_at = self.retry_at(job.attempts, after);
+            result.error = Some(error);
+            result
+        };
+        match outcome {
+            Err(e) => retry_all(result, e.to_string(), None),
+            Ok(Ok(sent)) => {
+                for identity in &job.identities {
+                    let external_id = sent.iter().find(|s| &s.identity == identity).and_then(|s| s.external_id.clone());
+                    result.sent.push((identity.clone(), external_id));
+                }
+                result
+            }
+            Ok(Err(SendError::Permanent(reason))) => {
+                result.failed = all().into_iter().map(|i| (i, reason.clone())).collect();
+                result.error = Some(reason);
+                result
+            }
+            Ok(Err(SendError::Config(reason))) => {
+                let reason = format!("backend configuration: {reason}");
+                result.failed = all().into_iter().map(|i| (i, reason.clone())).collect();
+                result.error = Some(reason);
+                result
+            }
+            Ok(Err(SendError::Retryable(reason) | SendError::Other(reason))) => retry_all(result, reason, None),
+            Ok(Err(SendError::Throttled(t))) => {
+                let after = t.retry_after_ms.map(|ms| ms.min(i64::MAX as u64) as i64);
+                retry_all(result, format!("throttled: {}", t.reason), after)
+            }
+            Ok(Err(SendError::FailedIdentities(partial))) => {
+                let mut errors = Vec::new();
+                for identity in &job.identities {
+                    if let Some(f) = partial.failed.iter().find(|f| &f.identity == identity) {
+                        errors.push(format!("{}: {}", f.identity, f.reason));
+                        if f.retryable {
+                            result.retry.push(identity.clone());
+                        } else {
+                            result.failed.push((identity.clone(), f.reason.clone()));
+                        }
+                    } else {
+                        // Not reported as failed: the provider took it (RapidSMS semantics).
+                        let external_id =
+                            partial.sent.iter().find(|s| &s.identity == identity).and_then(|s| s.external_id.clone());
+                        result.sent.push((identity.clone(), external_id));
+                    }
+                }
+                result.retry_at = if result.retry.is_empty() { None } else { self.retry_at(job.attempts, None) };
+                result.error = Some(errors.join("; "));
+                result
+            }
+        }
+    }
+
+    /// When to try again after `attempts` earlier attempts, or `None` to give up.
+    pub fn retry_at(&self, attempts: u32, after_ms: Option<Millis>) -> Option<Millis> {
+        if attempts + 1 >= self.config.max_attempts {
+            return None;
+        }
+        let delay = match after_ms {
+            Some(ms) => ms.max(0) as u64,
+            None => backoff(attempts, self.config.retry_base_ms, self.config.retry_max_ms),
+        };
+        Some(now_ms() + delay as i64)
+    }
+}
+
+/// Exponential backoff with "equal jitter": half fixed, half random, so
+/// retries of many messages spread out instead of arriving together.
+pub fn backoff(attempts: u32, base_ms: u64, max_ms: u64) -> u64 {
+    let exp = base_ms.saturating_mul(1u64 << attempts.min(30)).min(max_ms);
+    let half = exp / 2;
+    half + rand::rng().random_range(0..=half.max(1)).min(exp - half)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        for attempts in 0..40 {
+            let d = backoff(attempts, 1000, 60_000);
+            let exp = (1000u64 << attempts.min(30)).min(60_000);
+            assert!(d >= exp / 2 && d <= exp, "attempt {attempts}: {d} not in [{}, {exp}]", exp / 2);
+        }
+        let samples: std::collections::HashSet<_> = (0..50).map(|_| backoff(5, 1000, 60_000)).collect();
+        assert!(samples.len() > 1, "no jitter");
+    }
+}

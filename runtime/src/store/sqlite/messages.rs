@@ -1,0 +1,209 @@
+//! Inbound messages, status reports and lookups.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::SqliteStore;
+use super::queue::{enqueue_on, refresh_status};
+use super::rows::*;
+use crate::store::*;
+
+/// Never moves a recipient backwards (a late "sent" must not undo "delivered").
+fn rank(status: RecipientStatus) -> u8 {
+    match status {
+        RecipientStatus::Queued => 0,
+        RecipientStatus::Sent => 1,
+        RecipientStatus::Delivered | RecipientStatus::Failed => 2,
+    }
+}
+
+/// (message id, identity, status) of the recipients of `backend` whose
+/// `column` equals `key`, restricted to `identity` when the report names one.
+fn report_targets(
+    conn: &Connection,
+    column: &str,
+    key: &dyn rusqlite::ToSql,
+    backend: &str,
+    identity: Option<&str>,
+) -> Result<Vec<(MessageId, String, String)>, StoreError> {
+    let sql = format!(
+        "SELECT r.message_id, r.identity, r.status FROM recipients r JOIN messages m ON m.id = r.message_id
+         WHERE {column} = ?1 AND m.backend = ?2 AND (?3 IS NULL OR r.identity = ?3)"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![key, backend, identity], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn apply_report(conn: &Connection, backend: &str, r: &NewReport) -> Result<bool, StoreError> {
+    let now = now_ms();
+    // Find the recipients the report is about: by gateway id, or by provider id.
+    let targets = if let Some(mid) = r.message_id.as_deref().and_then(|s| s.trim().parse::<MessageId>().ok()) {
+        report_targets(conn, "r.message_id", &mid, backend, r.identity.as_deref())?
+    } else if let Some(ext) = &r.external_id {
+        report_targets(conn, "r.external_id", ext, backend, r.identity.as_deref())?
+    } else {
+        Vec::new()
+    };
+    let matched = !targets.is_empty();
+    conn.prepare_cached(
+        "INSERT INTO reports (backend, message_id, external_id, identity, status, detail, matched, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        backend,
+        r.message_id,
+        r.external_id,
+        r.identity,
+        r.status.as_str(),
+        r.detail,
+        matched,
+        now
+    ])?;
+    let mut touched = Vec::new();
+    for (mid, identity, current) in targets {
+        let current = RecipientStatus::parse(&current).unwrap_or(RecipientStatus::Queued);
+        // A report for a still-queued recipient means the provider has it: it
+        // can arrive before the send attempt is recorded (Kannel's fake SMSC
+        // reports within milliseconds), or after an attempt that timed out on
+        // our side. Either way it must count, and the recipient is not resent.
+        if rank(r.status) < rank(current) {
+            continue;
+        }
+        if rank(r.status) == rank(current) && current != RecipientStatus::Sent {
+            continue;
+        }
+        let error = if r.status == RecipientStatus::Failed { r.detail.clone() } else { None };
+        conn.prepare_cached(
+            "UPDATE recipients SET status = ?3, error = COALESCE(?4, error), updated_at = ?5
+             WHERE message_id = ?1 AND identity = ?2",
+        )?
+        .execute(params![mid, identity, r.status.as_str(), error, now])?;
+        touched.push(mid);
+    }
+    touched.dedup();
+    for mid in touched {
+        refresh_status(conn, mid)?;
+    }
+    Ok(matched)
+}
+
+#[async_trait::async_trait]
+impl MessageStore for SqliteStore {
+    async fn record_inbound(
+        &self,
+        backend: &str,
+        messages: Vec<NewInbound>,
+        reports: Vec<NewReport>,
+    ) -> Result<InboundRecorded, StoreError> {
+        let backend = backend.to_string();
+        self.run(move |conn| {
+            let mut recorded = InboundRecorded::default();
+            for m in &messages {
+                let id = insert_message(
+                    conn,
+                    NewRow {
+                        direction: Direction::In,
+                        backend: &backend,
+                        identity: Some(&m.identity),
+                        text: &m.text,
+                        external_id: m.external_id.as_deref(),
+                        fields: &m.fields,
+                        in_response_to: None,
+                        context: &serde_json::Map::new(),
+                        status: MessageStatus::Received,
+                        next_attempt_at: None,
+                        received_at: m.received_at,
+                    },
+                )?;
+                recorded.messages.push(InboundMessage {
+                    id,
+                    backend: backend.clone(),
+                    identity: m.identity.clone(),
+                    text: m.text.clone(),
+                    external_id: m.external_id.clone(),
+                    fields: m.fields.clone(),
+                    received_at: m.received_at,
+                });
+            }
+            for r in &reports {
+                if apply_report(conn, &backend, r)? {
+                    recorded.reports_matched += 1;
+                } else {
+                    recorded.reports_unmatched += 1;
+                }
+            }
+            Ok(recorded)
+        })
+        .await
+    }
+
+    async fn unprocessed_inbound(&self, limit: usize) -> Result<Vec<InboundMessage>, StoreError> {
+        self.run(move |conn| {
+            let sql = format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE direction = 'in' AND status = 'received' ORDER BY id LIMIT ?1"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map([limit as i64], read_inbound)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn complete_inbound(
+        &self,
+        id: MessageId,
+        replies: Vec<NewOutbound>,
+        error: Option<String>,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        self.run(move |conn| {
+            let status = if error.is_some() { MessageStatus::AppError } else { MessageStatus::Handled };
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE messages SET status = ?2, last_error = ?3, updated_at = ?4
+                     WHERE id = ?1 AND direction = 'in' AND status = 'received'",
+                )?
+                .execute(params![id, status.as_str(), error, now_ms()])?;
+            if changed == 0 {
+                return Ok(Vec::new()); // already handled: never queue its replies twice
+            }
+            replies.iter().map(|r| enqueue_on(conn, r)).collect()
+        })
+        .await
+    }
+
+    async fn get(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
+        self.run(move |conn| {
+            let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1");
+            let Some(mut m) = conn.prepare_cached(&sql)?.query_row([id], read_message).optional()? else {
+                return Ok(None);
+            };
+            if m.direction == Direction::Out {
+                m.recipients = recipients_of(conn, id)?;
+            }
+            Ok(Some(m))
+        })
+        .await
+    }
+
+    async fn list(&self, filter: MessageFilter) -> Result<Vec<Message>, StoreError> {
+        self.run(move |conn| {
+            let sql = format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE (?1 IS NULL OR direction = ?1)
+                 AND (?2 IS NULL OR backend = ?2) ORDER BY id DESC LIMIT ?3"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                params![filter.direction.map(|d| d.as_str()), filter.backend, filter.limit as i64],
+                read_message,
+            )?;
+            let mut messages: Vec<Message> = rows.collect::<Result<_, _>>()?;
+            for m in &mut messages {
+                if m.direction == Direction::Out {
+                    m.recipients = recipients_of(conn, m.id)?;
+                }
+            }
+            Ok(messages)
+        })
+        .await
+    }
+}

@@ -1,0 +1,65 @@
+//! The database schema, created on first open.
+
+use rusqlite::Connection;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS messages (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    direction       TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+    backend         TEXT NOT NULL,
+    identity        TEXT,
+    text            TEXT NOT NULL,
+    external_id     TEXT,
+    fields          TEXT NOT NULL DEFAULT '[]',
+    in_response_to  INTEGER REFERENCES messages(id),
+    context         TEXT NOT NULL DEFAULT '{}',
+    status          TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER,
+    last_error      TEXT,
+    received_at     INTEGER,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_due ON messages(next_attempt_at) WHERE next_attempt_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_unprocessed ON messages(id) WHERE direction = 'in' AND status = 'received';
+CREATE INDEX IF NOT EXISTS messages_by_backend ON messages(backend, id);
+CREATE TABLE IF NOT EXISTS recipients (
+    message_id  INTEGER NOT NULL REFERENCES messages(id),
+    identity    TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    external_id TEXT,
+    error       TEXT,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (message_id, identity)
+);
+CREATE INDEX IF NOT EXISTS recipients_by_external_id ON recipients(external_id) WHERE external_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS backend_versions (
+    name        TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    sha256      TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    settings    TEXT NOT NULL,
+    wit_version TEXT NOT NULL,
+    uploaded_at INTEGER NOT NULL,
+    active      INTEGER NOT NULL DEFAULT 0,
+    deleted     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE IF NOT EXISTS reports (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    backend     TEXT NOT NULL,
+    message_id  TEXT,
+    external_id TEXT,
+    identity    TEXT,
+    status      TEXT NOT NULL,
+    detail      TEXT,
+    matched     INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+"#;
+
+/// Creates whatever is missing.
+pub(super) fn apply(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(SCHEMA)
+}

@@ -1,0 +1,267 @@
+//! What the store holds and hands out: messages in both directions, their
+//! typed statuses, recipients, queue leases and backend versions.
+
+use serde::Serialize;
+use thiserror::Error;
+
+/// Gateway message ids.
+pub type MessageId = i64;
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+/// The current time in [`Millis`].
+pub fn now_ms() -> Millis {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A store failure; the request that caused it changes nothing.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("the store is shut down")]
+    Closed,
+}
+
+/// A message a backend parsed from a provider request.
+#[derive(Debug, Clone)]
+pub struct NewInbound {
+    pub identity: String,
+    pub text: String,
+    pub external_id: Option<String>,
+    pub received_at: Option<Millis>,
+    pub fields: Vec<(String, String)>,
+}
+
+/// Delivery state of one recipient of an outgoing message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecipientStatus {
+    Queued,
+    Sent,
+    Delivered,
+    Failed,
+}
+
+impl RecipientStatus {
+    /// The database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientStatus::Queued => "queued",
+            RecipientStatus::Sent => "sent",
+            RecipientStatus::Delivered => "delivered",
+            RecipientStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses the database spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => RecipientStatus::Queued,
+            "sent" => RecipientStatus::Sent,
+            "delivered" => RecipientStatus::Delivered,
+            "failed" => RecipientStatus::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// Where a message is in its life. Inbound: `received` → `handled` (or
+/// `app-error`). Outbound: `queued` → `sending` → `sent` / `delivered` /
+/// `failed` / `partially-failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MessageStatus {
+    Received,
+    Handled,
+    AppError,
+    Queued,
+    Sending,
+    Sent,
+    Delivered,
+    Failed,
+    PartiallyFailed,
+}
+
+impl MessageStatus {
+    const ALL: [MessageStatus; 9] = [
+        MessageStatus::Received,
+        MessageStatus::Handled,
+        MessageStatus::AppError,
+        MessageStatus::Queued,
+        MessageStatus::Sending,
+        MessageStatus::Sent,
+        MessageStatus::Delivered,
+        MessageStatus::Failed,
+        MessageStatus::PartiallyFailed,
+    ];
+
+    /// The stored (and API) spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Received => "received",
+            MessageStatus::Handled => "handled",
+            MessageStatus::AppError => "app-error",
+            MessageStatus::Queued => "queued",
+            MessageStatus::Sending => "sending",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Failed => "failed",
+            MessageStatus::PartiallyFailed => "partially-failed",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+}
+
+/// A provider's report about an outgoing message.
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    pub message_id: Option<String>,
+    pub external_id: Option<String>,
+    pub identity: Option<String>,
+    pub status: RecipientStatus,
+    pub detail: Option<String>,
+}
+
+/// What the router or the API asks to send.
+#[derive(Debug, Clone, Default)]
+pub struct NewOutbound {
+    pub backend: String,
+    pub text: String,
+    pub identities: Vec<String>,
+    pub in_response_to: Option<MessageId>,
+    pub context: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One recipient's state, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recipient {
+    pub identity: String,
+    pub status: RecipientStatus,
+    pub external_id: Option<String>,
+    pub error: Option<String>,
+    pub updated_at: Millis,
+}
+
+/// A stored message in either direction.
+#[derive(Debug, Clone, Serialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub direction: Direction,
+    pub backend: String,
+    /// The sender, for inbound messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    pub text: String,
+    pub external_id: Option<String>,
+    pub fields: Vec<(String, String)>,
+    pub in_response_to: Option<MessageId>,
+    pub context: serde_json::Map<String, serde_json::Value>,
+    pub status: MessageStatus,
+    pub attempts: u32,
+    pub next_attempt_at: Option<Millis>,
+    pub last_error: Option<String>,
+    pub received_at: Option<Millis>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    /// Recipients, for outbound messages.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<Recipient>,
+}
+
+/// Message direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    In,
+    Out,
+}
+
+impl Direction {
+    /// The database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+}
+
+/// Filter for listing messages, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    pub direction: Option<Direction>,
+    pub backend: Option<String>,
+    pub limit: usize,
+}
+
+/// An outbound message leased for one attempt.
+#[derive(Debug, Clone)]
+pub struct ClaimedSend {
+    pub id: MessageId,
+    pub backend: String,
+    pub text: String,
+    /// Only recipients still queued: sent ones are never sent again.
+    pub identities: Vec<String>,
+    pub in_response_to: Option<MessageId>,
+    /// External id of the message this replies to.
+    pub reply_to_external_id: Option<String>,
+    pub context: serde_json::Map<String, serde_json::Value>,
+    /// Attempts made before this one.
+    pub attempts: u32,
+}
+
+/// What one send attempt achieved.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptResult {
+    /// Identities the provider accepted, with its ids.
+    pub sent: Vec<(String, Option<String>)>,
+    /// Identities that will never be sent, with the reason.
+    pub failed: Vec<(String, String)>,
+    /// Identities to try again at `retry_at`; with no `retry_at` they fail.
+    pub retry: Vec<String>,
+    pub retry_at: Option<Millis>,
+    /// The error to show for this attempt, if any.
+    pub error: Option<String>,
+}
+
+/// A stored inbound message, complete: what the apps are given.
+#[derive(Debug, Clone, Serialize)]
+pub struct InboundMessage {
+    pub id: MessageId,
+    pub backend: String,
+    pub identity: String,
+    pub text: String,
+    pub external_id: Option<String>,
+    pub fields: Vec<(String, String)>,
+    pub received_at: Option<Millis>,
+}
+
+/// What an inbound request changed.
+#[derive(Debug, Clone, Default)]
+pub struct InboundRecorded {
+    /// The messages as stored, in the order the backend returned them.
+    pub messages: Vec<InboundMessage>,
+    pub reports_matched: usize,
+    pub reports_unmatched: usize,
+}
+
+/// One uploaded version of a backend: a component plus its settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendVersion {
+    pub name: String,
+    pub version: i64,
+    pub sha256: String,
+    pub size: i64,
+    /// The upload's settings (allowed hosts, config, secrets, limits) as JSON.
+    #[serde(skip)]
+    pub settings: String,
+    pub wit_version: String,
+    pub uploaded_at: Millis,
+    pub active: bool,
+}
