@@ -37,6 +37,10 @@ fn main() -> anyhow::Result<()> {
     if mode == "serve" {
         return baseline::serve(&args[1..]);
     }
+    // The baseline gateway compiles uploads by running its own executable.
+    if mode == smsgw::deploy::compiler::SUBCOMMAND {
+        return smsgw::deploy::compiler::child_main();
+    }
     // Further arguments pick parts (for profiling one of them); none means every part.
     let only: Vec<String> = args.iter().skip(1).cloned().collect();
     for part in &only {

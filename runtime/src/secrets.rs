@@ -98,17 +98,58 @@ impl Secrets {
         Ok(out)
     }
 
-    /// `text` with every secret value (raw or percent-encoded) replaced by [`REDACTED`].
-    pub fn redact(&self, text: &str) -> String {
+    /// Every form a secret's value can take where the host puts it: raw,
+    /// form- and percent-encoded (URLs, form bodies), JSON-escaped, base64.
+    fn forms(&self) -> impl Iterator<Item = String> + '_ {
+        self.values.iter().flat_map(|(_, value)| {
+            use base64::Engine as _;
+            let form: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
+            let percent = percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string();
+            let quoted = serde_json::Value::String(value.clone()).to_string();
+            let json = quoted[1..quoted.len() - 1].to_string();
+            let b64 = base64::engine::general_purpose::STANDARD.encode(value);
+            [value.clone(), form, percent, json, b64]
+        })
+    }
+
+    /// `text` with every secret value, in any of the forms the host writes it
+    /// in, and every string in `extra` (e.g. a filled-in `Authorization`
+    /// value) replaced by [`REDACTED`].
+    pub fn redact_with(&self, text: &str, extra: &[String]) -> String {
         let mut out = text.to_string();
-        for (_, value) in &self.values {
-            if out.contains(value.as_str()) {
-                out = out.replace(value.as_str(), REDACTED);
+        for form in self.forms().chain(extra.iter().cloned()) {
+            if form.len() >= 3 && out.contains(form.as_str()) {
+                out = out.replace(form.as_str(), REDACTED);
             }
-            let encoded: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
-            if encoded != *value && out.contains(encoded.as_str()) {
-                out = out.replace(encoded.as_str(), REDACTED);
+        }
+        out
+    }
+
+    /// `text` with every secret value (in any form the host writes it in) replaced by [`REDACTED`].
+    pub fn redact(&self, text: &str) -> String {
+        self.redact_with(text, &[])
+    }
+
+    /// Like [`Secrets::redact_with`] for bytes that need not be UTF-8 (a provider's response body).
+    pub fn redact_bytes(&self, bytes: &[u8], extra: &[String]) -> Vec<u8> {
+        let mut out = bytes.to_vec();
+        for form in self.forms().chain(extra.iter().cloned()) {
+            let needle = form.as_bytes();
+            if needle.len() < 3 {
+                continue;
             }
+            let mut result = Vec::with_capacity(out.len());
+            let mut i = 0;
+            while i < out.len() {
+                if out[i..].starts_with(needle) {
+                    result.extend_from_slice(REDACTED.as_bytes());
+                    i += needle.len();
+                } else {
+                    result.push(out[i]);
+                    i += 1;
+                }
+            }
+            out = result;
         }
         out
     }
@@ -148,10 +189,16 @@ mod tests {
     }
 
     #[test]
-    fn redacts_raw_and_url_encoded_values() {
+    fn redacts_every_form_the_host_writes() {
         let s = secrets();
         assert_eq!(s.redact("pw=s3cr3t&x"), "pw=[redacted]");
         assert_eq!(s.redact("pw=s3cr3t%26x"), "pw=[redacted]");
+        let quoted = Secrets::new([("q".to_string(), "a\"b/c".to_string())]);
+        assert_eq!(quoted.redact(r#"{"p":"a\"b/c"}"#), r#"{"p":"[redacted]"}"#);
+        assert_eq!(quoted.redact("p=a%22b%2Fc"), "p=[redacted]");
+        assert_eq!(quoted.redact("YSJiL2M="), "[redacted]", "base64");
+        assert_eq!(s.redact_with("Basic dXNlcjpwdw==", &["dXNlcjpwdw==".into()]), "Basic [redacted]");
+        assert_eq!(s.redact_bytes(b"\xffs3cr3t&x\x00", &[]), b"\xff[redacted]\x00".to_vec());
         assert!(s.leaks_into("...s3cr3t&x..."));
         assert!(!s.leaks_into("nothing here"));
         assert!(!format!("{s:?}").contains("s3cr3t"));

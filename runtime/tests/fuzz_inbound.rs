@@ -30,6 +30,7 @@ fn sandboxes() -> Vec<(String, Sandbox)> {
                 limits: Limits::default(),
                 config_json: config.into(),
                 base_url: "http://gw/".into(),
+                reserved_slots: 0,
             };
             let sandbox = factory.build(&component, spec, Arc::new(MockTransport::new(Vec::new()))).unwrap();
             (name.to_string(), sandbox)

@@ -54,6 +54,7 @@ async fn a_call_cut_by_its_wall_limit_abandons_its_provider_request() {
         limits: Limits { wall_ms: 300, http_timeout_ms: 30_000, ..Limits::default() },
         config_json: format!(r#"{{"sendsms_url": "http://127.0.0.1:{port}/cgi-bin/sendsms"}}"#),
         base_url: "http://gw/".into(),
+        reserved_slots: 0,
     };
     let sandbox = factory.build(&component, spec, Arc::new(NetworkTransport::new().unwrap())).unwrap();
     let message = OutgoingMessage {

@@ -117,6 +117,7 @@ fn bench_sandbox(
         limits: smsgw::limits::Limits::default(),
         config_json: config,
         base_url: "http://gw/backends/bench/".into(),
+        reserved_slots: 0,
     };
     factory.build(component, spec, transport)
 }

@@ -17,7 +17,7 @@ pub fn inspect(component: &Path) -> anyhow::Result<bool> {
     println!("size:     {} bytes", wasm.len());
     println!("sha256:   {}", sha256_hex(&wasm));
     let engine = WasmEngine::new()?;
-    let compiled = match validate::compile_unchecked(engine.engine(), None, &wasm) {
+    let compiled = match validate::compile_unchecked(engine.engine(), &wasm) {
         Ok(c) => c,
         Err(CompileError::DoesNotCompile(e)) => {
             println!("accepted: no: it does not compile: {e}");

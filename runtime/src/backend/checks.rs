@@ -1,5 +1,5 @@
 //! What the host accepts back from `parse-incoming`: within the backend's
-//! limits, and a reply that is valid HTTP.
+//! limits, and a reply that is valid HTTP whose framing the host owns.
 
 use axum::http::{HeaderName, HeaderValue};
 
@@ -28,8 +28,9 @@ pub fn check_incoming(incoming: &Incoming, limits: &Limits) -> Result<(), String
         }
     }
     if let Some(r) = &incoming.response {
-        if !(100..=599).contains(&r.status) {
-            return Err(format!("response status {} is not valid", r.status));
+        // 1xx (101 included) would switch or split the connection's framing.
+        if !(200..=599).contains(&r.status) {
+            return Err(format!("response status {} is not allowed (200-599)", r.status));
         }
         if r.body.len() > limits.http_response_bytes {
             return Err("response body too large".into());
@@ -41,4 +42,17 @@ pub fn check_incoming(incoming: &Incoming, limits: &Limits) -> Result<(), String
         }
     }
     Ok(())
+}
+
+/// Headers that frame the connection or the message. The host sets them: a
+/// backend's `content-length: 0` followed by a body that is itself an HTTP
+/// response would otherwise answer the client's next pipelined request.
+const FRAMING_HEADERS: &[&str] =
+    &["content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer"];
+
+/// True for a header a backend's reply may not set (dropped, not an error:
+/// an innocent backend may well set `content-length`).
+pub fn is_framing_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    FRAMING_HEADERS.contains(&name.as_str()) || name.starts_with("proxy-")
 }

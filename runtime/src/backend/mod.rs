@@ -115,33 +115,37 @@ impl MountedBackend {
         let output = self.sandbox.parse_incoming(request).await;
         self.note_outcome(&output.result);
         self.stats.inbound(matches!(output.result, Ok(Ok(_))));
-        let incoming = match output.result {
+        let mut incoming = match output.result {
             Ok(Ok(incoming)) => incoming,
             Ok(Err(e)) => return Err(self.parse_failure(e)),
             Err(CallError::Busy(_)) => return Err(InboundFailure::Busy),
             Err(_) => return Err(InboundFailure::Failed),
         };
         if let Err(reason) = checks::check_incoming(&incoming, self.sandbox.limits()) {
-            tracing::warn!(backend = self.name.as_str(), "backend returned an invalid result: {reason}");
+            self.sandbox.guest_log().emit(tracing::Level::WARN, "backend returned an invalid result: ", &reason);
             return Err(InboundFailure::InvalidResult);
+        }
+        if let Some(response) = &mut incoming.response {
+            response.headers.retain(|(name, _)| !checks::is_framing_header(name));
         }
         Ok(ParsedRequest::from(incoming))
     }
 
     fn parse_failure(&self, e: ParseError) -> InboundFailure {
-        let backend = self.name.as_str();
+        let log = self.sandbox.guest_log();
         match e {
             ParseError::Config(r) => {
-                tracing::error!(backend, "backend configuration error: {r}");
+                log.emit(tracing::Level::ERROR, "backend configuration error: ", &r);
                 InboundFailure::Misconfigured
             }
             ParseError::Other(r) => {
-                tracing::warn!(backend, "backend error: {r}");
+                log.emit(tracing::Level::WARN, "backend error: ", &r);
                 InboundFailure::Failed
             }
             rejected => {
                 let status = contract::parse_error_status(&rejected);
-                InboundFailure::Rejected { status, reason: contract::parse_error_parts(&rejected).1.to_string() }
+                let reason = self.sandbox.secrets().redact(contract::parse_error_parts(&rejected).1);
+                InboundFailure::Rejected { status, reason }
             }
         }
     }

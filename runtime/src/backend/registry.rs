@@ -10,10 +10,14 @@ use crate::config::{BackendConfig, validate_backend_name};
 use crate::egress::EgressPolicy;
 use crate::limits::Limits;
 use crate::secrets::Secrets;
-use crate::wasm::cache::CompileCache;
+use crate::wasm::cache::{CompileCache, Compiled};
 use crate::wasm::engine::WasmEngine;
 use crate::wasm::transport::Transport;
 use crate::wasm::{Sandbox, SandboxFactory, SandboxSpec, validate};
+
+/// Instance slots every mounted backend version holds for itself, so that no
+/// other backend can take its last one.
+pub const RESERVED_SLOTS: u32 = 1;
 
 /// Loads components and holds the active version of each backend.
 pub struct Registry {
@@ -65,9 +69,11 @@ impl Registry {
         self.sandboxes.engine()
     }
 
-    /// A sandbox for `backend` whose HTTP goes to `transport` (dry runs).
+    /// A sandbox for `backend` whose HTTP goes to `transport` (dry runs; it
+    /// reserves no instance slots).
     pub fn sandbox_with(&self, backend: &MountedBackend, transport: Arc<dyn Transport>) -> anyhow::Result<Sandbox> {
-        self.sandboxes.build(backend.component(), self.spec_for(&backend.config)?, transport)
+        let spec = SandboxSpec { reserved_slots: 0, ..self.spec_for(&backend.config)? };
+        self.sandboxes.build(backend.component(), spec, transport)
     }
 
     /// What a sandbox for `cfg` is given: its limits (defaults with its
@@ -85,6 +91,7 @@ impl Registry {
             limits: self.defaults.with_overrides(cfg.limits.as_ref())?,
             config_json: serde_json::to_string(&cfg.config)?,
             base_url: format!("{}/backends/{}/", self.public_url, cfg.name),
+            reserved_slots: RESERVED_SLOTS,
         })
     }
 
@@ -101,15 +108,32 @@ impl Registry {
         std::fs::read(source).with_context(|| format!("cannot read component {source}"))
     }
 
-    /// Validates, compiles (or loads from cache) and links a backend. Blocking:
-    /// compilation is CPU-bound.
+    /// The compile cache (uploads put their validated artefacts there).
+    pub fn cache(&self) -> &CompileCache {
+        &self.cache
+    }
+
+    /// Validates, compiles (or loads from cache) and links a backend from a
+    /// source the operator trusts (the configuration file, a version that
+    /// passed upload checks before). Blocking: compilation is CPU-bound.
     pub fn load(&self, cfg: &BackendConfig, wasm: &[u8]) -> anyhow::Result<MountedBackend> {
         validate_backend_name(&cfg.name)?;
         let compiled = validate::compile(self.engine().engine(), Some(&self.cache), wasm)?;
+        self.mount(cfg, compiled, wasm.len())
+    }
+
+    /// Links a validated component as a version of `cfg.name`, ready to activate.
+    pub fn mount(&self, cfg: &BackendConfig, compiled: Compiled, size: usize) -> anyhow::Result<MountedBackend> {
         let sandbox = self
             .sandboxes
             .build(&compiled.component, self.spec_for(cfg)?, self.transport.clone())
             .context("the component's imports cannot be satisfied")?;
+        if sandbox.reserved_slots() < RESERVED_SLOTS {
+            anyhow::bail!(
+                "the instance pool has no slot left to reserve for another backend ({} backends mounted); remove one first",
+                self.names().len()
+            );
+        }
         tracing::info!(
             backend = cfg.name.as_str(),
             source = cfg.component.as_str(),
@@ -118,7 +142,7 @@ impl Registry {
             "loaded backend in {:?}",
             compiled.elapsed
         );
-        let facts = (compiled.sha256, wasm.len(), compiled.elapsed);
+        let facts = (compiled.sha256, size, compiled.elapsed);
         Ok(MountedBackend::new(cfg.clone(), sandbox, compiled.component, facts))
     }
 }

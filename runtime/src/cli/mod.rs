@@ -48,6 +48,10 @@ pub enum Command {
         /// The `.wasm` file.
         component: PathBuf,
     },
+    /// Internal: compile a component read from stdin (the gateway runs this
+    /// in a child process it can kill at the upload's deadline).
+    #[command(name = "compile-component", hide = true)]
+    CompileComponent,
     /// Manage uploaded backends of a running gateway (admin API).
     Backend {
         #[command(flatten)]
@@ -136,6 +140,7 @@ pub fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::CompileComponent => crate::deploy::compiler::child_main(),
         Command::Backend { connection, command } => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(admin_client::run(connection, command))

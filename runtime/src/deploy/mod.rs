@@ -7,6 +7,7 @@
 //! version recorded and swapped in. Calls already running finish on the old
 //! version; a crash at any point leaves the last activated version in place.
 
+pub mod compiler;
 mod files;
 mod settings;
 
@@ -21,13 +22,20 @@ use serde::Serialize;
 use thiserror::Error;
 use tokio::sync::Semaphore;
 
+use self::compiler::Compiler;
 use self::files::ComponentFiles;
 use crate::authoring::fixtures::{FixtureFile, FixtureRunner};
 use crate::backend::{MountedBackend, Registry};
 use crate::config::{BackendConfig, validate_backend_name};
 use crate::store::{BackendVersion, VersionStore};
 use crate::wasm::bindings::WIT_VERSION;
+use crate::wasm::cache::{Compiled, sha256_hex};
 use crate::wasm::validate;
+
+/// Fixture cases an upload may carry.
+const MAX_FIXTURE_CASES: usize = 500;
+/// How long an upload's fixtures may run in all.
+const FIXTURE_TIME: Duration = Duration::from_secs(60);
 
 /// Why a deployment did not happen. Nothing changed in any case.
 #[derive(Debug, Error)]
@@ -77,9 +85,12 @@ pub struct Deployer {
     files: ComponentFiles,
     /// Backends from the config file: managed there, not by upload.
     config_names: HashSet<String>,
-    /// One compilation at a time, so uploads cannot starve live traffic of CPU.
+    /// Compiles uploads in a child process, one at a time, so uploads cannot
+    /// starve live traffic of CPU and a compile bomb is killed at its deadline.
+    compiler: Compiler,
+    /// One in-process compilation at a time (restores and rollbacks of versions
+    /// that passed the upload checks before).
     compile_slots: Semaphore,
-    compile_timeout: Duration,
     max_component_bytes: usize,
     /// Serialises changes to the set of versions (uploads, rollbacks, deletes).
     changes: tokio::sync::Mutex<()>,
@@ -100,8 +111,8 @@ impl Deployer {
             store,
             files: ComponentFiles::new(components_dir)?,
             config_names,
+            compiler: Compiler::new(compile_timeout)?,
             compile_slots: Semaphore::new(1),
-            compile_timeout,
             max_component_bytes,
             changes: tokio::sync::Mutex::new(()),
         })
@@ -123,7 +134,9 @@ impl Deployer {
     }
 
     /// Uploads a new component (or, with `wasm` = None, new settings for the
-    /// active component) and makes it the active version.
+    /// active component) and makes it the active version. Every check
+    /// (compilation, imports, settings, fixtures) runs before the change lock
+    /// is taken, so a slow upload never holds up other changes.
     pub async fn upload(
         &self,
         name: &str,
@@ -132,7 +145,6 @@ impl Deployer {
         fixtures: Option<FixtureFile>,
     ) -> Result<DeployReport, DeployError> {
         self.check_managed_here(name)?;
-        let _change = self.changes.lock().await;
         let wasm = match wasm {
             Some(w) => w,
             None => {
@@ -151,23 +163,22 @@ impl Deployer {
         }
         validate::check_header(&wasm).map_err(|e| DeployError::Invalid(format!("not accepted: {e}")))?;
         let cfg = settings.to_backend_config(name, "upload")?;
-        let mounted = self.compile(cfg, wasm.clone()).await?;
-
+        let (mounted, artefact) = self.compile_upload(&cfg, &wasm).await?;
         let fixture_report = match fixtures {
             None => None,
-            Some(file) => {
-                let runner = FixtureRunner::with_engine(self.registry.engine().clone())
-                    .map_err(|e| DeployError::Internal(e.to_string()))?;
-                let report = runner.run(mounted.component(), &file).await;
-                if !report.passed() {
-                    return Err(DeployError::FixturesFailed(format!("fixtures failed:\n{report}")));
-                }
-                Some(report.to_string())
-            }
+            Some(file) => Some(self.run_fixtures(&mounted, &file).await?),
         };
 
+        let _change = self.changes.lock().await;
         let sha256 = mounted.sha256.clone();
         self.files.write(&sha256, &wasm)?;
+        if let Some(artefact) = artefact {
+            // Only now, every check passed, does its native code reach the cache.
+            self.registry
+                .cache()
+                .put(&sha256, &artefact)
+                .map_err(|e| DeployError::Internal(format!("cannot cache the compiled component: {e:#}")))?;
+        }
         let settings_json = serde_json::to_string(&settings).map_err(|e| DeployError::Internal(e.to_string()))?;
         let version =
             self.store.add_backend_version(name, &sha256, wasm.len() as i64, settings_json, WIT_VERSION).await?;
@@ -188,19 +199,66 @@ impl Deployer {
         Ok(report)
     }
 
-    /// Validates and compiles on the bounded pool, within the time limit.
+    /// Compiles an upload (in the child process, unless the cache already
+    /// holds it: only accepted components are cached) and links it. Returns
+    /// the artefact to cache once the upload is accepted.
+    async fn compile_upload(
+        &self,
+        cfg: &BackendConfig,
+        wasm: &[u8],
+    ) -> Result<(MountedBackend, Option<Vec<u8>>), DeployError> {
+        let sha256 = sha256_hex(wasm);
+        let (compiled, artefact) = match self.registry.cache().get(&sha256) {
+            Some(component) => (Compiled { component, sha256, compiled: false, elapsed: Duration::ZERO }, None),
+            None => {
+                let artefact = self.compiler.compile(self.registry.engine(), wasm).await?;
+                validate::accept(self.registry.engine().engine(), &artefact.component)
+                    .map_err(|e| DeployError::Invalid(format!("not accepted: {e}")))?;
+                let compiled =
+                    Compiled { component: artefact.component, sha256, compiled: true, elapsed: artefact.elapsed };
+                (compiled, Some(artefact.bytes))
+            }
+        };
+        let mounted = self
+            .registry
+            .mount(cfg, compiled, wasm.len())
+            .map_err(|e| DeployError::Invalid(format!("not accepted: {e:#}")))?;
+        Ok((mounted, artefact))
+    }
+
+    /// Runs an upload's fixtures against it, bounded in count and time.
+    async fn run_fixtures(&self, mounted: &MountedBackend, file: &FixtureFile) -> Result<String, DeployError> {
+        let cases = file.incoming.len() + file.outgoing.len();
+        if cases > MAX_FIXTURE_CASES {
+            return Err(DeployError::Invalid(format!(
+                "the fixture file has {cases} cases; an upload may carry at most {MAX_FIXTURE_CASES}"
+            )));
+        }
+        let runner = FixtureRunner::with_engine(self.registry.engine().clone())
+            .map_err(|e| DeployError::Internal(e.to_string()))?;
+        let report = tokio::time::timeout(FIXTURE_TIME, runner.run(mounted.component(), file)).await.map_err(|_| {
+            DeployError::FixturesFailed(format!("the fixtures did not finish within {} s", FIXTURE_TIME.as_secs()))
+        })?;
+        if !report.passed() {
+            return Err(DeployError::FixturesFailed(format!("fixtures failed:\n{report}")));
+        }
+        Ok(report.to_string())
+    }
+
+    /// Validates and compiles in process, on the bounded pool, within the time
+    /// limit: for versions that passed the upload checks before.
     async fn compile(&self, cfg: BackendConfig, wasm: Vec<u8>) -> Result<MountedBackend, DeployError> {
-        let _slot = tokio::time::timeout(self.compile_timeout, self.compile_slots.acquire())
+        let timeout = self.compiler.timeout();
+        let _slot = tokio::time::timeout(timeout, self.compile_slots.acquire())
             .await
             .map_err(|_| DeployError::Busy("another upload is compiling; try again".into()))?
             .map_err(|_| DeployError::Internal("compile pool closed".into()))?;
         let registry = self.registry.clone();
         let task = tokio::task::spawn_blocking(move || registry.load(&cfg, &wasm));
-        match tokio::time::timeout(self.compile_timeout, task).await {
-            Err(_) => Err(DeployError::Invalid(format!(
-                "the component did not compile within {} ms",
-                self.compile_timeout.as_millis()
-            ))),
+        match tokio::time::timeout(timeout, task).await {
+            Err(_) => {
+                Err(DeployError::Invalid(format!("the component did not compile within {} ms", timeout.as_millis())))
+            }
             Ok(Err(e)) => Err(DeployError::Internal(format!("compiler task failed: {e}"))),
             Ok(Ok(Err(e))) => Err(DeployError::Invalid(format!("not accepted: {e:#}"))),
             Ok(Ok(Ok(mounted))) => Ok(mounted),

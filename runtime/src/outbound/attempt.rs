@@ -87,11 +87,13 @@ impl RetryPolicy {
         if attempts + 1 >= self.config.max_attempts {
             return None;
         }
+        // A provider's (or a hostile backend's) Retry-After is honoured up to
+        // the longest delay the queue would choose itself.
         let delay = match after_ms {
-            Some(ms) => ms.max(0) as u64,
+            Some(ms) => (ms.max(0) as u64).min(self.config.retry_max_ms),
             None => backoff(attempts, self.config.retry_base_ms, self.config.retry_max_ms),
         };
-        Some(now_ms() + delay as i64)
+        Some(now_ms().saturating_add(delay.min(i64::MAX as u64) as i64))
     }
 }
 
@@ -105,7 +107,19 @@ pub fn backoff(attempts: u32, base_ms: u64, max_ms: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::backoff;
+    use super::*;
+
+    #[test]
+    fn a_huge_retry_after_is_clamped_not_wrapped() {
+        let policy = RetryPolicy::new(OutboundConfig { retry_max_ms: 60_000, ..OutboundConfig::default() });
+        for after in [i64::MAX, i64::MAX - 1, 1 << 62] {
+            let at = policy.retry_at(0, Some(after)).unwrap();
+            let delay = at - now_ms();
+            assert!((59_000..=60_000).contains(&delay), "Retry-After {after} gave a delay of {delay} ms");
+        }
+        let soon = policy.retry_at(0, Some(-5)).unwrap();
+        assert!(soon - now_ms() <= 5, "a negative Retry-After means now");
+    }
 
     #[test]
     fn backoff_grows_is_capped_and_jittered() {

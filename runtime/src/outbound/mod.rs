@@ -2,18 +2,22 @@
 //! one's backend `send` with every identity still queued, record what
 //! happened, and retry retryable failures with exponential backoff and jitter.
 //!
-//! Claims run ahead of the sends and finished attempts are recorded while
-//! other sends go on, so the store's commit latency is paid per batch, not
-//! twice per message.
+//! Each backend has a lane: its own `outbound.workers` send slots and its own
+//! room for claimed messages, and claims take turns across backends, so a
+//! slow provider delays its own messages and nobody else's. Claims run ahead
+//! of the sends and finished attempts are recorded while other sends go on,
+//! so the store's commit latency is paid per batch, not twice per message.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
 
 use crate::backend::{Registry, contract};
 use crate::config::OutboundConfig;
-use crate::store::{AttemptResult, ClaimedSend, QueueStore, now_ms};
+use crate::store::{AttemptResult, ClaimRequest, ClaimedSend, QueueStore, now_ms};
 
 mod attempt;
 mod sender;
@@ -27,12 +31,24 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 /// How long a claimed message stays leased (returned to the queue on restart).
 const LEASE: Duration = Duration::from_secs(600);
 
-/// Messages claimed ahead per send slot: enough to keep every slot busy while
-/// the next claim commits, few enough that a restart re-queues little.
+/// Messages claimed ahead per send slot of a backend: enough to keep every
+/// slot busy while the next claim commits, few enough that a restart
+/// re-queues little.
 const CLAIM_AHEAD_PER_WORKER: usize = 16;
+
+/// Messages of one backend leased by one claim at most; a backend is claimed
+/// for again once this many of its places are free.
+const CLAIM_CHUNK: usize = 16;
 
 /// Messages leased by one claim at most.
 const MAX_CLAIM_BATCH: usize = 64;
+
+/// One backend's share of the queue: its own send slots and the messages
+/// claimed for it. A slow provider fills its own lane only.
+struct Lane {
+    sending: Semaphore,
+    claimed: AtomicUsize,
+}
 
 /// Sends queued messages.
 pub struct Outbound {
@@ -41,14 +57,15 @@ pub struct Outbound {
     workers: usize,
     retry: RetryPolicy,
     wake: Arc<Notify>,
-    /// One permit per concurrent `send` call (`outbound.workers`).
-    sending: Arc<Semaphore>,
+    /// Notified when an attempt finishes and its lane has room again.
+    freed: Notify,
+    lanes: Mutex<HashMap<String, Arc<Lane>>>,
     sender: Arc<dyn Sender>,
 }
 
 impl Outbound {
-    /// A queue over `store` sending through `sender`; `wake` is notified when
-    /// messages are queued.
+    /// A queue over `store` sending through `sender`, `outbound.workers` sends
+    /// at a time per backend; `wake` is notified when messages are queued.
     pub fn new(
         store: Arc<dyn QueueStore>,
         registry: Arc<Registry>,
@@ -56,8 +73,16 @@ impl Outbound {
         wake: Arc<Notify>,
         sender: Arc<dyn Sender>,
     ) -> Self {
-        let sending = Arc::new(Semaphore::new(config.workers));
-        Outbound { store, registry, workers: config.workers, retry: RetryPolicy::new(config), wake, sending, sender }
+        Outbound {
+            store,
+            registry,
+            workers: config.workers,
+            retry: RetryPolicy::new(config),
+            wake,
+            freed: Notify::new(),
+            lanes: Mutex::new(HashMap::new()),
+            sender,
+        }
     }
 
     /// Starts sending; with `workers = 0` messages are only queued.
@@ -69,32 +94,51 @@ impl Outbound {
         tokio::spawn(self.clone().dispatch());
     }
 
-    /// Claims due messages while there is room ahead of the senders and
-    /// starts an attempt for each.
+    fn lane(&self, backend: &str) -> Arc<Lane> {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        lanes
+            .entry(backend.to_string())
+            .or_insert_with(|| Arc::new(Lane { sending: Semaphore::new(self.workers), claimed: AtomicUsize::new(0) }))
+            .clone()
+    }
+
+    /// Backends with no room for another chunk of claims.
+    fn full_lanes(&self) -> Vec<String> {
+        let room = self.workers * CLAIM_AHEAD_PER_WORKER;
+        let lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        lanes
+            .iter()
+            .filter(|(_, lane)| lane.claimed.load(Ordering::Relaxed) + CLAIM_CHUNK > room)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// Claims due messages of every backend whose lane has room, backends
+    /// taking turns, and starts an attempt for each.
     async fn dispatch(self: Arc<Self>) {
-        let places = self.workers * CLAIM_AHEAD_PER_WORKER;
-        let ahead = Arc::new(Semaphore::new(places));
-        let claim_min = (places / 4) as u32;
         loop {
             // Register interest before looking, so a notify in between is not lost.
             let woken = self.wake.notified();
-            // While sends are backed up, claim in chunks rather than one
-            // message per freed place; when idle all places are free anyway.
-            let Ok(mut room) = ahead.clone().acquire_many_owned(claim_min).await else { return };
-            let more = ahead.available_permits().min(MAX_CLAIM_BATCH - 1) as u32;
-            if let Ok(extra) = ahead.clone().try_acquire_many_owned(more) {
-                room.merge(extra);
-            }
+            let freed = self.freed.notified();
+            let full = self.full_lanes();
             let now = now_ms();
-            match self.store.claim_due(now, now + LEASE.as_millis() as i64, room.num_permits()).await {
+            let claim = ClaimRequest {
+                now,
+                lease_until: now + LEASE.as_millis() as i64,
+                limit: MAX_CLAIM_BATCH,
+                per_backend: CLAIM_CHUNK,
+                skip: full.clone(),
+            };
+            match self.store.claim_due(claim).await {
                 Ok(jobs) if !jobs.is_empty() => {
                     for job in jobs {
-                        // Each attempt holds its place until its outcome is recorded.
-                        let place = room.split(1);
+                        let lane = self.lane(&job.backend);
+                        lane.claimed.fetch_add(1, Ordering::Relaxed);
                         let this = self.clone();
                         tokio::spawn(async move {
-                            this.attempt_isolated(job).await;
-                            drop(place);
+                            this.attempt_isolated(&lane, job).await;
+                            lane.claimed.fetch_sub(1, Ordering::Relaxed);
+                            this.freed.notify_waiters();
                         });
                     }
                     continue;
@@ -102,23 +146,26 @@ impl Outbound {
                 Ok(_) => {}
                 Err(e) => tracing::error!("outbound queue unavailable: {e}"),
             }
-            drop(room);
-            let wait = match self.store.next_due().await {
+            let wait = match self.store.next_due(&full).await {
                 Ok(Some(due)) => Duration::from_millis((due - now_ms()).clamp(1, IDLE_POLL.as_millis() as i64) as u64),
                 _ => IDLE_POLL,
             };
-            let _ = tokio::time::timeout(wait, woken).await;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = woken => {}
+                _ = freed => {}
+            }
         }
     }
 
     /// Runs one attempt in its own task, so a panic in host code fails that
     /// attempt (retried later) instead of killing the sender.
-    async fn attempt_isolated(self: &Arc<Self>, job: ClaimedSend) {
-        let this = self.clone();
+    async fn attempt_isolated(self: &Arc<Self>, lane: &Arc<Lane>, job: ClaimedSend) {
+        let (this, lane2) = (self.clone(), lane.clone());
         let id = job.id;
         let retry = job.identities.clone();
         let attempts = job.attempts;
-        if let Err(e) = tokio::spawn(async move { this.attempt(job).await }).await {
+        if let Err(e) = tokio::spawn(async move { this.attempt(&lane2, job).await }).await {
             tracing::error!(message = id, "send attempt panicked: {e}");
             let result = AttemptResult {
                 retry,
@@ -131,7 +178,7 @@ impl Outbound {
     }
 
     /// One attempt at one message.
-    async fn attempt(&self, job: ClaimedSend) {
+    async fn attempt(&self, lane: &Lane, job: ClaimedSend) {
         if job.identities.is_empty() {
             let _ = self.store.finish_attempt(job.id, AttemptResult::default()).await;
             return;
@@ -152,7 +199,7 @@ impl Outbound {
         let message = contract::outgoing_message(&job);
         // The send slot is held for the call only, not while its outcome commits.
         let output = {
-            let Ok(_slot) = self.sending.acquire().await else { return };
+            let Ok(_slot) = lane.sending.acquire().await else { return };
             self.sender.send(&backend, message).await
         };
         let result = self.retry.interpret(&job, output.result);

@@ -99,7 +99,12 @@ async fn describe(state: &AppState, name: &str) -> Result<Value, DeployError> {
         "component": mounted.as_ref().map(|m| m.source.clone()),
         "versions": versions,
         "config": config,
-        "counters": mounted.as_ref().map(|m| m.stats().to_json()),
+        "counters": mounted.as_ref().map(|m| {
+            let mut counters = m.stats().to_json();
+            counters["log_lines_dropped"] = m.sandbox().guest_log().dropped().into();
+            counters
+        }),
+        "reserved_instance_slots": mounted.as_ref().map(|m| m.sandbox().reserved_slots()),
         "paused_until": mounted.as_ref().and_then(|m| m.paused_until()),
     }))
 }

@@ -48,9 +48,10 @@ pub trait QueueStore: Send + Sync {
     /// Queues an outgoing message for every identity.
     async fn enqueue(&self, message: NewOutbound) -> Result<MessageId, StoreError>;
 
-    /// Leases up to `limit` of the oldest due outbound messages until
-    /// `lease_until`, in one transaction (one commit for a whole batch).
-    async fn claim_due(&self, now: Millis, lease_until: Millis, limit: usize) -> Result<Vec<ClaimedSend>, StoreError>;
+    /// Leases due outbound messages as `claim` says, oldest first within each
+    /// backend and backends taking turns, in one transaction (one commit for a
+    /// whole batch).
+    async fn claim_due(&self, claim: ClaimRequest) -> Result<Vec<ClaimedSend>, StoreError>;
 
     /// Records the outcome of an attempt on a claimed message.
     async fn finish_attempt(&self, id: MessageId, result: AttemptResult) -> Result<(), StoreError>;
@@ -62,8 +63,8 @@ pub trait QueueStore: Send + Sync {
     /// counting an attempt (its backend is paused).
     async fn postpone(&self, id: MessageId, until: Millis) -> Result<(), StoreError>;
 
-    /// When the next queued message becomes due, if any.
-    async fn next_due(&self) -> Result<Option<Millis>, StoreError>;
+    /// When the next queued message of a backend not in `skip` becomes due, if any.
+    async fn next_due(&self, skip: &[String]) -> Result<Option<Millis>, StoreError>;
 
     /// Returns leased messages to the queue (after a crash or restart).
     async fn release_leases(&self) -> Result<usize, StoreError>;

@@ -200,6 +200,27 @@ pub struct MessageFilter {
     pub limit: usize,
 }
 
+/// Which due messages one claim may lease.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub now: Millis,
+    /// The lease's end: a message still leased then returns to the queue.
+    pub lease_until: Millis,
+    /// Messages in all.
+    pub limit: usize,
+    /// Messages of any one backend.
+    pub per_backend: usize,
+    /// Backends to leave alone (their senders are busy).
+    pub skip: Vec<String>,
+}
+
+impl ClaimRequest {
+    /// Up to `limit` due messages, whatever their backend.
+    pub fn any(now: Millis, lease_until: Millis, limit: usize) -> Self {
+        ClaimRequest { now, lease_until, limit, per_backend: limit, skip: Vec::new() }
+    }
+}
+
 /// An outbound message leased for one attempt.
 #[derive(Debug, Clone)]
 pub struct ClaimedSend {

@@ -57,29 +57,37 @@ impl CompileCache {
         })
     }
 
-    /// Loads `wasm` from the cache, compiling and storing it on a miss.
-    /// Compilation is CPU-bound: call this from a blocking thread.
-    pub fn load(&self, wasm: &[u8]) -> anyhow::Result<Compiled> {
-        let started = Instant::now();
-        let sha256 = sha256_hex(wasm);
-        let path = self.dir.join(format!("{sha256}-{}.cwasm", self.engine_key));
-        if path.exists() {
-            // SAFETY: only this gateway writes the cache directory, from
-            // `Engine::precompile_component`, and the engine key in the name
-            // ensures it was produced by a compatible engine.
-            match unsafe { Component::deserialize_file(&self.engine, &path) } {
-                Ok(component) => {
-                    return Ok(Compiled { component, sha256, compiled: false, elapsed: started.elapsed() });
-                }
-                Err(e) => tracing::warn!("discarding unreadable cache entry {}: {e:#}", path.display()),
+    fn path(&self, sha256: &str) -> std::path::PathBuf {
+        self.dir.join(format!("{sha256}-{}.cwasm", self.engine_key))
+    }
+
+    /// The compiled component for the wasm with this hash, if it is cached.
+    pub fn get(&self, sha256: &str) -> Option<Component> {
+        let path = self.path(sha256);
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: only this gateway writes the cache directory, and only
+        // artefacts of components that passed validation; the engine key in the
+        // name ensures it was produced by a compatible engine.
+        match unsafe { Component::deserialize_file(&self.engine, &path) } {
+            Ok(component) => Some(component),
+            Err(e) => {
+                tracing::warn!("discarding unreadable cache entry {}: {e:#}", path.display());
+                None
             }
         }
-        let artefact = self.engine.precompile_component(wasm)?;
+    }
+
+    /// Stores a validated component's native code and loads it back from the
+    /// file (memory-mapped, like every later cache hit).
+    pub fn put(&self, sha256: &str, artefact: &[u8]) -> anyhow::Result<Component> {
+        let path = self.path(sha256);
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, &artefact)?;
+        std::fs::write(&tmp, artefact)?;
         std::fs::rename(&tmp, &path)?;
-        // SAFETY: written just above by `precompile_component` of this engine.
-        let component = unsafe { Component::deserialize_file(&self.engine, &path)? };
-        Ok(Compiled { component, sha256, compiled: true, elapsed: started.elapsed() })
+        // SAFETY: the bytes were produced by this gateway's engine (in process
+        // or in its own compiler child) for a component that passed validation.
+        Ok(unsafe { Component::deserialize_file(&self.engine, &path)? })
     }
 }

@@ -15,6 +15,11 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// bound concurrency below this (pool exhaustion fails instead of waiting).
 pub const MAX_LIVE_INSTANCES: u32 = 256;
 
+/// Per-component maxima of what the pool holds.
+const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 64;
+const MAX_MEMORIES_PER_COMPONENT: u32 = 4;
+const MAX_TABLES_PER_COMPONENT: u32 = 32;
+
 /// Bytes of each memory and table slot reset in place rather than released to
 /// the kernel; a Rust adapter's call touches well under this.
 const KEEP_RESIDENT_BYTES: usize = 2 << 20;
@@ -36,14 +41,18 @@ impl WasmEngine {
     /// demand (for benchmarks comparing the two).
     pub fn with_pooling(pooling: bool) -> anyhow::Result<Self> {
         let mut pool = PoolingAllocationConfig::default();
+        // Every total is the per-component maximum times the instances alive
+        // at once, so that only component instances, which the slots in front
+        // of the pool share out fairly, can run out: a component declaring many
+        // core instances, memories or tables cannot empty the pool for others.
         pool.total_component_instances(MAX_LIVE_INSTANCES)
             // A std wasip2 Rust guest has a handful of core instances; Python a few dozen.
-            .total_core_instances(MAX_LIVE_INSTANCES * 16)
-            .max_core_instances_per_component(64)
-            .total_memories(MAX_LIVE_INSTANCES * 2)
-            .max_memories_per_component(4)
-            .total_tables(MAX_LIVE_INSTANCES * 16)
-            .max_tables_per_component(32)
+            .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
+            .total_core_instances(MAX_LIVE_INSTANCES * MAX_CORE_INSTANCES_PER_COMPONENT)
+            .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
+            .total_memories(MAX_LIVE_INSTANCES * MAX_MEMORIES_PER_COMPONENT)
+            .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
+            .total_tables(MAX_LIVE_INSTANCES * MAX_TABLES_PER_COMPONENT)
             .total_stacks(MAX_LIVE_INSTANCES)
             .max_memory_size(MAX_MEMORY_BYTES)
             .max_component_instance_size(1 << 20)

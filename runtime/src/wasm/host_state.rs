@@ -2,27 +2,33 @@
 //! counters, and a WASI context that grants nothing.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::cpu::CpuMeter;
+use super::guest_log::GuestLog;
+use super::limiter::CallLimiter;
 use super::transport::Transport;
 use crate::egress::EgressPolicy;
 use crate::limits::Limits;
 use crate::secrets::Secrets;
 
+/// Host resources (WASI streams, pollables, ...) one call may hold at once.
+const MAX_HOST_RESOURCES: usize = 256;
+
 /// Bytes of guest stdout/stderr kept per call (panic messages land there).
 const STDIO_CAPTURE_BYTES: usize = 16 * 1024;
 
-/// What every call of one backend shares: identity, policy, secrets, transport.
+/// What every call of one backend shares: identity, policy, secrets,
+/// transport, and the budget of its lines in the gateway's log.
 pub struct BackendShared {
     pub name: String,
     pub policy: EgressPolicy,
     pub secrets: Secrets,
     pub transport: Arc<dyn Transport>,
+    pub log: GuestLog,
 }
 
 /// Per-call state inside the `Store`.
@@ -32,39 +38,35 @@ pub struct HostState {
     /// a ~15 µs call.
     wasi: Option<LazyWasi>,
     table: ResourceTable,
-    pub(super) store_limits: StoreLimits,
+    pub(super) limiter: CallLimiter,
     pub(super) backend: Arc<BackendShared>,
     pub(super) limits: Limits,
     pub(super) http_calls: u32,
     pub(super) log_lines: u32,
     /// What the guest logged during this call (redacted), for fixtures and dry runs.
     pub captured_log: Vec<String>,
-    /// When the guest started running (after instantiation).
-    pub(super) started: Instant,
-    /// Time spent waiting in host calls, which is not the guest's CPU time.
-    pub(super) host_time: Duration,
+    /// The guest's running time in this call.
+    pub(super) cpu: Arc<CpuMeter>,
 }
 
 impl HostState {
     /// Fresh state for one call of `backend`.
-    pub(super) fn new(backend: Arc<BackendShared>, limits: Limits, store_limits: StoreLimits) -> Self {
+    pub(super) fn new(backend: Arc<BackendShared>, limits: Limits, limiter: CallLimiter, cpu: Arc<CpuMeter>) -> Self {
+        let mut table = ResourceTable::new();
+        // Host-side objects a call may hold at once (streams, pollables, ...):
+        // they live outside the guest's memory, so they get a bound of their own.
+        table.set_max_capacity(MAX_HOST_RESOURCES);
         HostState {
             wasi: None,
-            table: ResourceTable::new(),
-            store_limits,
+            table,
+            limiter,
             backend,
             limits,
             http_calls: 0,
             log_lines: 0,
             captured_log: Vec::new(),
-            started: Instant::now(),
-            host_time: Duration::ZERO,
+            cpu,
         }
-    }
-
-    /// Time the guest itself has been running in this call.
-    pub(super) fn guest_time(&self) -> Duration {
-        self.started.elapsed().saturating_sub(self.host_time)
     }
 
     /// What the guest wrote to stdout and stderr, if it touched WASI at all.

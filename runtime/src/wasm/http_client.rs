@@ -1,6 +1,8 @@
 //! Host side of `smsgw:backend/http-client`: the only way a backend reaches the
 //! network. Each request passes [`request_policy`](super::request_policy)
 //! and goes out through the backend's [`Transport`](super::transport::Transport).
+//! What comes back is redacted: a provider that echoes the request (or an
+//! error that quotes it) cannot hand the guest a filled-in secret.
 
 use super::bindings::http_client::{Error, Host, Request, Response};
 use super::host_state::HostState;
@@ -11,14 +13,12 @@ impl Host for HostState {
     async fn fetch(&mut self, req: Request) -> wasmtime::Result<Result<Response, Error>> {
         let result = match self.prepare(req) {
             Ok(prepared) => {
+                let sensitive = prepared.sensitive.clone();
                 let transport = self.backend.transport.clone();
-                let waited = std::time::Instant::now();
                 let result = transport.send(prepared).await;
-                // Waiting on the provider is not the guest's CPU time.
-                self.host_time += waited.elapsed();
-                result
+                self.redact(result, &sensitive)
             }
-            Err(e) => Err(e),
+            Err(e) => self.redact(Err(e), &[]),
         };
         if let Err(e) = &result {
             self.note_http_error(e);
@@ -37,12 +37,35 @@ impl HostState {
         request_policy::prepare(&self.backend, &self.limits, req)
     }
 
-    fn note_http_error(&self, e: &Error) {
-        let backend = self.backend.name.as_str();
-        let detail = self.backend.secrets.redact(&format!("{e:?}"));
-        match e {
-            Error::Denied(_) => tracing::warn!(backend, "outbound request denied: {detail}"),
-            _ => tracing::debug!(backend, "outbound request failed: {detail}"),
+    /// What the guest may see of an exchange: every secret, in every form the
+    /// host wrote it in, replaced.
+    fn redact(&self, result: Result<Response, Error>, sensitive: &[String]) -> Result<Response, Error> {
+        let secrets = &self.backend.secrets;
+        if secrets.is_empty() && sensitive.is_empty() {
+            return result;
         }
+        let text = |s: String| secrets.redact_with(&s, sensitive);
+        match result {
+            Ok(r) => Ok(Response {
+                status: r.status,
+                headers: r.headers.into_iter().map(|(n, v)| (n, text(v))).collect(),
+                body: secrets.redact_bytes(&r.body, sensitive),
+            }),
+            Err(Error::Denied(m)) => Err(Error::Denied(text(m))),
+            Err(Error::InvalidRequest(m)) => Err(Error::InvalidRequest(text(m))),
+            Err(Error::Transport(m)) => Err(Error::Transport(text(m))),
+            Err(Error::LimitExceeded(m)) => Err(Error::LimitExceeded(text(m))),
+            Err(Error::Other(m)) => Err(Error::Other(text(m))),
+            Err(e @ (Error::Timeout | Error::TooLarge(_))) => Err(e),
+        }
+    }
+
+    /// Denials are worth an operator's attention; other failures are the provider's.
+    /// Either way the text is the guest's, so it goes through the guest log.
+    fn note_http_error(&self, e: &Error) {
+        let level = if matches!(e, Error::Denied(_)) { tracing::Level::WARN } else { tracing::Level::DEBUG };
+        let what =
+            if matches!(e, Error::Denied(_)) { "outbound request denied: " } else { "outbound request failed: " };
+        self.backend.log.emit(level, what, &format!("{e:?}"));
     }
 }

@@ -1,35 +1,24 @@
-//! Host side of `smsgw:backend/log`: guest lines go into the gateway's log,
-//! tagged with the backend's name, with secrets redacted and length capped.
+//! Host side of `smsgw:backend/log`: guest lines go into the gateway's log
+//! through the backend's [`GuestLog`](super::guest_log::GuestLog) (tagged,
+//! redacted, escaped, within a budget).
 
 use super::bindings::log::{Host, Level};
 use super::host_state::HostState;
-
-/// Longest guest log line kept; the rest is cut so a guest cannot flood the log.
-const MAX_LINE: usize = 2048;
 
 impl Host for HostState {
     async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         self.log_lines = self.log_lines.saturating_add(1);
         if self.log_lines > self.limits.http_calls.saturating_mul(8).max(64) {
-            return Ok(()); // over budget: drop silently rather than trap the call
+            return Ok(()); // over the per-call budget: drop silently rather than trap the call
         }
-        let mut line = self.backend.secrets.redact(&message);
-        if line.len() > MAX_LINE {
-            let mut cut = MAX_LINE;
-            while !line.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            line.truncate(cut);
-            line.push('…');
-        }
-        let backend = self.backend.name.as_str();
-        match level {
-            Level::Trace => tracing::trace!(target: "smsgw::guest", backend, "{line}"),
-            Level::Debug => tracing::debug!(target: "smsgw::guest", backend, "{line}"),
-            Level::Info => tracing::info!(target: "smsgw::guest", backend, "{line}"),
-            Level::Warn => tracing::warn!(target: "smsgw::guest", backend, "{line}"),
-            Level::Error => tracing::error!(target: "smsgw::guest", backend, "{line}"),
-        }
+        let tracing_level = match level {
+            Level::Trace => tracing::Level::TRACE,
+            Level::Debug => tracing::Level::DEBUG,
+            Level::Info => tracing::Level::INFO,
+            Level::Warn => tracing::Level::WARN,
+            Level::Error => tracing::Level::ERROR,
+        };
+        let line = self.backend.log.emit(tracing_level, "", &message);
         self.captured_log.push(format!("{level:?}: {line}"));
         Ok(())
     }

@@ -4,12 +4,16 @@
 
 pub mod bindings;
 pub mod cache;
+pub mod cpu;
 pub mod engine;
+pub mod guest_log;
 pub mod host_state;
 pub mod http_client;
+pub mod limiter;
 pub mod log;
 pub mod request_policy;
 pub mod sandbox;
+pub mod slots;
 pub mod transport;
 pub mod validate;
 

@@ -1,16 +1,23 @@
-//! The host's rules for a request a guest asks to make: size limits,
-//! headers it may not set, the egress policy, and where `{{secret:NAME}}`
+//! The host's rules for a request a guest asks to make: size limits, methods
+//! and headers it may not use, the egress policy, and where `{{secret:NAME}}`
 //! references are filled in.
+//!
+//! Every check runs on the request as the guest wrote it (the template), and
+//! every error quotes only the template: a guest never sees a filled-in secret,
+//! not even in an error about its own request. Secrets are filled in last,
+//! and may not change where the request goes.
 
 use std::time::Duration;
 
 use super::bindings::http_client::{Error, Request};
 use super::host_state::BackendShared;
-use super::transport::PreparedRequest;
+use super::transport::{PreparedRequest, RequestTemplate};
+use crate::egress::Origin;
 use crate::limits::Limits;
 use crate::secrets::{Escape, Secrets};
 
-/// Headers a guest may not set: they change where or how the request travels.
+/// Headers a guest may not set: they change where or how the request travels,
+/// or claim to speak for a proxy or for the gateway's own clients.
 const FORBIDDEN_HEADERS: &[&str] = &[
     "host",
     "connection",
@@ -22,13 +29,20 @@ const FORBIDDEN_HEADERS: &[&str] = &[
     "transfer-encoding",
     "upgrade",
     "content-length",
+    "expect",
     "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-host",
+    "via",
+    "x-real-ip",
 ];
 
-/// Checks one request against a backend's size limits and egress policy and
-/// fills in its secrets.
+/// Header-name prefixes a guest may not use (`x-forwarded-for`, `proxy-…`).
+const FORBIDDEN_HEADER_PREFIXES: &[&str] = &["x-forwarded-", "proxy-"];
+
+/// Methods a provider API uses; `CONNECT` and `TRACE` (tunnels, reflection) are not among them.
+const ALLOWED_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// Checks one request against a backend's limits and egress policy, then fills
+/// in its secrets.
 pub fn prepare(backend: &BackendShared, limits: &Limits, req: Request) -> Result<PreparedRequest, Error> {
     if req.body.len() > limits.http_request_bytes {
         return Err(Error::LimitExceeded(format!(
@@ -37,28 +51,44 @@ pub fn prepare(backend: &BackendShared, limits: &Limits, req: Request) -> Result
             limits.http_request_bytes
         )));
     }
-    let secrets = &backend.secrets;
-    let url = secrets.substitute_in(&req.url, Escape::Url).map_err(Error::InvalidRequest)?;
-    let url = backend.policy.check(&url).map_err(|e| Error::Denied(e.to_string()))?;
-    let method = reqwest::Method::from_bytes(req.method.to_ascii_uppercase().as_bytes())
+    let method_name = req.method.to_ascii_uppercase();
+    if !ALLOWED_METHODS.contains(&method_name.as_str()) {
+        return Err(Error::InvalidRequest(format!(
+            "method '{}' is not allowed (allowed: {})",
+            req.method,
+            ALLOWED_METHODS.join(", ")
+        )));
+    }
+    let method = reqwest::Method::from_bytes(method_name.as_bytes())
         .map_err(|_| Error::InvalidRequest(format!("invalid method '{}'", req.method)))?;
+    // The destination is decided by the template alone.
+    let template_url = backend.policy.check(&req.url).map_err(|e| Error::Denied(e.to_string()))?;
     let mut headers = Vec::with_capacity(req.headers.len());
+    let mut template_headers = Vec::with_capacity(req.headers.len());
+    let mut sensitive = Vec::new();
     let mut content_type = String::new();
+    let secrets = &backend.secrets;
     for (name, value) in req.headers {
         let lower = name.to_ascii_lowercase();
-        if FORBIDDEN_HEADERS.contains(&lower.as_str()) {
+        if FORBIDDEN_HEADERS.contains(&lower.as_str()) || FORBIDDEN_HEADER_PREFIXES.iter().any(|p| lower.starts_with(p))
+        {
             return Err(Error::InvalidRequest(format!("header '{name}' may not be set by a backend")));
         }
-        let value = if lower == "authorization" {
-            substitute_basic_auth(secrets, &value)?
+        let filled = if lower == "authorization" {
+            substitute_basic_auth(secrets, &value, &mut sensitive)?
         } else {
             secrets.substitute(&value).map_err(Error::InvalidRequest)?
         };
-        if lower == "content-type" {
-            content_type = value.to_ascii_lowercase();
+        if reqwest::header::HeaderValue::from_str(&filled).is_err() {
+            return Err(Error::InvalidRequest(format!("header '{name}' has a value that is not valid in HTTP")));
         }
-        headers.push((lower, value));
+        if lower == "content-type" {
+            content_type = filled.to_ascii_lowercase();
+        }
+        template_headers.push((lower.clone(), value));
+        headers.push((lower, filled));
     }
+    let url = fill_url(secrets, &req.url, &template_url)?;
     let body = match std::str::from_utf8(&req.body) {
         Ok(text) if !secrets.is_empty() => {
             let escape = if content_type.contains("json") {
@@ -70,16 +100,43 @@ pub fn prepare(backend: &BackendShared, limits: &Limits, req: Request) -> Result
             };
             secrets.substitute_in(text, escape).map_err(Error::InvalidRequest)?.into_bytes()
         }
-        _ => req.body,
+        _ => req.body.clone(),
     };
     let cap = Duration::from_millis(limits.http_timeout_ms);
     let timeout = req.timeout_ms.map(|ms| Duration::from_millis(ms.into()).min(cap)).unwrap_or(cap);
-    Ok(PreparedRequest { method, url, headers, body, timeout, max_response_bytes: limits.http_response_bytes })
+    let template = RequestTemplate { method: method_name, url: req.url, headers: template_headers, body: req.body };
+    Ok(PreparedRequest {
+        template,
+        method,
+        url,
+        headers,
+        body,
+        timeout,
+        max_response_bytes: limits.http_response_bytes,
+        sensitive,
+    })
+}
+
+/// The URL with its secrets filled in (percent-encoded, so a value cannot add
+/// structure), which must still go where the checked template goes.
+fn fill_url(secrets: &Secrets, template: &str, checked: &url::Url) -> Result<url::Url, Error> {
+    let filled = secrets.substitute_in(template, Escape::Url).map_err(Error::InvalidRequest)?;
+    if filled == template {
+        return Ok(checked.clone());
+    }
+    let refused = || Error::Denied("a secret may not change where a request goes".into());
+    let url = url::Url::parse(&filled).map_err(|_| refused())?;
+    let same_place = matches!((Origin::of(&url), Origin::of(checked)), (Ok(a), Ok(b)) if a == b);
+    if !same_place || !url.username().is_empty() || url.password().is_some() {
+        return Err(refused());
+    }
+    Ok(url)
 }
 
 /// Fills secrets into an `Authorization` value; in `Basic` credentials the
-/// reference sits inside base64, so it is decoded, filled in and re-encoded.
-fn substitute_basic_auth(secrets: &Secrets, value: &str) -> Result<String, Error> {
+/// reference sits inside base64, so it is decoded, filled in and re-encoded
+/// (the new token is noted as sensitive: it is a secret in a form of its own).
+fn substitute_basic_auth(secrets: &Secrets, value: &str, sensitive: &mut Vec<String>) -> Result<String, Error> {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
     if let Some(token) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))
@@ -88,7 +145,13 @@ fn substitute_basic_auth(secrets: &Secrets, value: &str) -> Result<String, Error
         && text.contains("{{secret:")
     {
         let filled = secrets.substitute(&text).map_err(Error::InvalidRequest)?;
-        return Ok(format!("Basic {}", b64.encode(filled)));
+        let token = b64.encode(filled);
+        sensitive.push(token.clone());
+        return Ok(format!("Basic {token}"));
     }
-    secrets.substitute(value).map_err(Error::InvalidRequest)
+    let filled = secrets.substitute(value).map_err(Error::InvalidRequest)?;
+    if filled != value {
+        sensitive.push(filled.clone());
+    }
+    Ok(filled)
 }

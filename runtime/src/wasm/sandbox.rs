@@ -9,25 +9,25 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
-use tokio::sync::Semaphore;
 use wasmtime::component::{
     Component, ComponentExportIndex, ComponentNamedList, HasSelf, InstancePre, Lift, Linker, Lower,
 };
-use wasmtime::{Store, StoreLimitsBuilder, Trap, UpdateDeadline};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::types::{
     BackendContext, HttpRequest, Incoming, OutgoingMessage, ParseError, SendError, SentIdentity,
 };
 use super::bindings::{ADAPTER_EXPORT, Backend, BackendPre};
-use super::engine::{MAX_LIVE_INSTANCES, WasmEngine};
+use super::cpu::{CpuMeter, metered};
+use super::engine::WasmEngine;
+use super::guest_log::GuestLog;
 use super::host_state::{BackendShared, HostState};
+use super::limiter::CallLimiter;
+use super::slots::Slots;
 use super::transport::Transport;
 use crate::egress::EgressPolicy;
 use crate::limits::Limits;
 use crate::secrets::Secrets;
-
-/// Instances alive at once across every backend, below the pool's size.
-static LIVE_INSTANCES: Semaphore = Semaphore::const_new(MAX_LIVE_INSTANCES as usize);
 
 /// Epoch ticks a guest runs before the deadline callback looks at it.
 const SLICE_TICKS: u64 = 2;
@@ -43,6 +43,9 @@ pub struct SandboxSpec {
     pub config_json: String,
     /// The URL under which providers reach this backend.
     pub base_url: String,
+    /// Instance slots held for this backend alone (see [`Slots`]); 0 for
+    /// sandboxes that only live for a tool run.
+    pub reserved_slots: u32,
 }
 
 /// Builds sandboxes: the one place that links components against the host.
@@ -79,11 +82,11 @@ impl SandboxFactory {
         // checks the one function it runs.
         BackendPre::new(pre.clone())?;
         let exports = AdapterExports::new(component)?;
-        let SandboxSpec { name, policy, secrets, limits, config_json, base_url } = spec;
-        let concurrency = limits.concurrency.min(MAX_LIVE_INSTANCES as usize);
+        let SandboxSpec { name, policy, secrets, limits, config_json, base_url, reserved_slots } = spec;
+        let slots = Slots::new(limits.concurrency, reserved_slots);
         let context = BackendContext { name: name.clone(), config: config_json, base_url };
-        let shared = Arc::new(BackendShared { name, policy, secrets, transport });
-        let slots = Arc::new(Semaphore::new(concurrency));
+        let log = GuestLog::new(&name, secrets.clone());
+        let shared = Arc::new(BackendShared { name, policy, secrets, transport, log });
         Ok(Sandbox { pre, exports, shared, limits, context, slots })
     }
 }
@@ -145,7 +148,7 @@ pub struct Sandbox {
     shared: Arc<BackendShared>,
     limits: Limits,
     context: BackendContext,
-    slots: Arc<Semaphore>,
+    slots: Slots,
 }
 
 impl Sandbox {
@@ -174,6 +177,16 @@ impl Sandbox {
         &self.shared.secrets
     }
 
+    /// Where guest-made text goes into the gateway's log.
+    pub fn guest_log(&self) -> &GuestLog {
+        &self.shared.log
+    }
+
+    /// Instance slots this version holds for itself.
+    pub fn reserved_slots(&self) -> u32 {
+        self.slots.reserved()
+    }
+
     /// Runs `parse-incoming` on a fresh instance.
     pub async fn parse_incoming(&self, request: HttpRequest) -> CallOutput<Result<Incoming, ParseError>> {
         self.call(&self.exports.parse_incoming, (&self.context, &request)).await
@@ -193,44 +206,25 @@ impl Sandbox {
     {
         let started = Instant::now();
         let queue = Duration::from_millis(self.limits.queue_ms);
-        // This backend's share first, then a slot of the shared instance pool:
-        // pool exhaustion would fail the call, waiting for a slot does not.
-        // The common case, both free at once, arms no timer. A waiting call
-        // never holds a shared slot while it waits for one of its own.
-        let ready = self.slots.try_acquire().ok().and_then(|own| Some((own, LIVE_INSTANCES.try_acquire().ok()?)));
-        let permits = match ready {
-            Some((own, shared)) => Ok((Ok(own), Ok(shared))),
-            None => {
-                tokio::time::timeout(queue, async {
-                    let own = self.slots.acquire().await;
-                    let shared = LIVE_INSTANCES.acquire().await;
-                    (own, shared)
-                })
-                .await
-            }
-        };
-        let Ok((Ok(_own), Ok(_shared))) = permits else {
+        // A slot first: pool exhaustion would fail the call, waiting does not.
+        let Some(_slot) = self.slots.acquire(queue).await else {
             return CallOutput { result: Err(CallError::Busy(queue)), log: Vec::new(), elapsed: started.elapsed() };
         };
 
-        let store_limits = StoreLimitsBuilder::new()
-            .memory_size(self.limits.memory_bytes)
-            .instances(64)
-            .tables(64)
-            .memories(4)
-            .build();
-        let state = HostState::new(self.shared.clone(), self.limits.clone(), store_limits);
+        let meter = CpuMeter::new();
+        let limiter = CallLimiter::new(self.limits.memory_bytes);
+        let state = HostState::new(self.shared.clone(), self.limits.clone(), limiter, meter.clone());
         let mut store = Store::new(self.pre.engine(), state);
-        store.limiter(|s| &mut s.store_limits);
+        store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(self.limits.hostcall_bytes);
         // Epochs measure wall time, so the deadline is a time slice: when it
-        // expires the callback charges only the guest's own running time
-        // (host calls excluded) against `cpu_ms`, and otherwise yields to the
-        // executor so a busy guest cannot monopolise a worker thread.
+        // expires the callback charges only the time the guest has spent
+        // running (its call being polled) against `cpu_ms`, and otherwise
+        // yields to the executor so a busy guest cannot monopolise a thread.
         let ticks = SLICE_TICKS;
         let cpu = Duration::from_millis(self.limits.cpu_ms);
         store.epoch_deadline_callback(move |ctx| {
-            if ctx.data().guest_time() >= cpu {
+            if ctx.data().cpu.used() >= cpu {
                 Ok(UpdateDeadline::Interrupt)
             } else {
                 Ok(UpdateDeadline::Yield(SLICE_TICKS))
@@ -243,11 +237,11 @@ impl Sandbox {
             let instance = self.pre.instantiate_async(&mut store).await.map_err(|e| (true, e))?;
             let func = instance.get_typed_func::<P, (R,)>(&mut store, func).map_err(|e| (true, e))?;
             // Re-arm so instantiation time is not billed to the call.
-            store.data_mut().started = Instant::now();
+            store.data().cpu.restart();
             store.set_epoch_deadline(ticks);
             func.call_async(&mut store, params).await.map(|(r,)| r).map_err(|e| (false, e))
         };
-        let outcome = tokio::time::timeout(wall, run).await;
+        let outcome = tokio::time::timeout(wall, metered(meter, run)).await;
         let result = match outcome {
             Err(_) => Err(CallError::WallLimit(self.limits.wall_ms)),
             Ok(Ok(value)) => Ok(value),
@@ -258,13 +252,14 @@ impl Sandbox {
         drop(store);
         for (stream, bytes) in stdio {
             if !bytes.is_empty() {
-                let text = self.shared.secrets.redact(String::from_utf8_lossy(&bytes).trim_end());
-                tracing::info!(backend = self.shared.name.as_str(), "guest {stream}: {text}");
+                let text = String::from_utf8_lossy(&bytes);
+                let text = self.shared.log.emit(tracing::Level::INFO, &format!("guest {stream}: "), text.trim_end());
                 log.push(format!("{stream}: {text}"));
             }
         }
         if let Err(e) = &result {
-            tracing::warn!(backend = self.shared.name.as_str(), "call failed: {e}");
+            // Trap messages quote the guest's own function names: guest text.
+            self.shared.log.emit(tracing::Level::WARN, "call failed: ", &e.to_string());
         }
         CallOutput { result, log, elapsed: started.elapsed() }
     }

@@ -8,15 +8,37 @@ use std::time::Duration;
 use super::bindings::http_client::{Error, Response};
 use crate::egress::{PolicyDenied, PublicResolver};
 
-/// A request that passed every check, ready for the wire.
+/// A request as the guest wrote it, secret references unfilled: what dry runs
+/// show and the only form of the request an error may quote.
 #[derive(Debug, Clone)]
+pub struct RequestTemplate {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// A request that passed every check, secrets filled in, ready for the wire.
+#[derive(Clone)]
 pub struct PreparedRequest {
+    /// The same request before its secrets were filled in.
+    pub template: RequestTemplate,
     pub method: reqwest::Method,
     pub url: url::Url,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub timeout: Duration,
     pub max_response_bytes: usize,
+    /// Filled-in values carrying secret data in a form of their own (a Basic
+    /// credential's base64), redacted from whatever comes back.
+    pub sensitive: Vec<String>,
+}
+
+/// Shows the template only: the filled-in request holds secrets.
+impl std::fmt::Debug for PreparedRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedRequest").field("template", &self.template).finish_non_exhaustive()
+    }
 }
 
 /// Boxed future returned by [`Transport::send`].
@@ -55,6 +77,8 @@ impl Transport for NetworkTransport {
                 builder = builder.header(name, value);
             }
             let mut response = builder.body(req.body).send().await.map_err(|e| {
+                // The URL in reqwest's errors is the filled-in one: never quote it.
+                let e = e.without_url();
                 if let Some(denied) = find_cause::<PolicyDenied>(&e) {
                     Error::Denied(denied.to_string())
                 } else if e.is_timeout() {
@@ -85,7 +109,7 @@ impl Transport for NetworkTransport {
                     }
                     Ok(None) => break,
                     Err(e) if e.is_timeout() => return Err(Error::Timeout),
-                    Err(e) => return Err(Error::Transport(error_chain(&e))),
+                    Err(e) => return Err(Error::Transport(error_chain(&e.without_url()))),
                 }
             }
             Ok(Response { status, headers, body })

@@ -17,24 +17,40 @@ pub enum CompileError {
     DoesNotCompile(String),
 }
 
-/// Everything an upload, a configured backend, `test-backend` and `inspect`
-/// check, in one order: header, compilation (through `cache` when given),
-/// then imports and exports.
+/// Everything a configured backend, `test-backend` and `inspect` check, in
+/// one order: header, compilation (or the cache), then imports and exports.
+/// Only a component that passed every check is written to `cache`. Uploads are
+/// compiled in a child process instead (`deploy::compiler`) and then go
+/// through [`accept`].
 pub fn compile(engine: &Engine, cache: Option<&CompileCache>, wasm: &[u8]) -> Result<Compiled, CompileError> {
-    let compiled = compile_unchecked(engine, cache, wasm)?;
-    check_shape(&shape(engine, &compiled.component))?;
-    Ok(compiled)
+    let started = std::time::Instant::now();
+    check_header(wasm)?;
+    let sha256 = super::cache::sha256_hex(wasm);
+    if let Some(component) = cache.and_then(|c| c.get(&sha256)) {
+        return Ok(Compiled { component, sha256, compiled: false, elapsed: started.elapsed() });
+    }
+    let component = Component::new(engine, wasm).map_err(|e| CompileError::DoesNotCompile(format!("{e:#}")))?;
+    check_shape(&shape(engine, &component))?;
+    let component = match cache {
+        None => component,
+        Some(cache) => {
+            let artefact = component.serialize().map_err(|e| CompileError::DoesNotCompile(format!("{e:#}")))?;
+            cache.put(&sha256, &artefact).map_err(|e| CompileError::DoesNotCompile(format!("{e:#}")))?
+        }
+    };
+    Ok(Compiled { component, sha256, compiled: true, elapsed: started.elapsed() })
 }
 
 /// The header check and compilation alone, for showing what a component is
 /// before saying whether it is accepted.
-pub fn compile_unchecked(engine: &Engine, cache: Option<&CompileCache>, wasm: &[u8]) -> Result<Compiled, CompileError> {
+pub fn compile_unchecked(engine: &Engine, wasm: &[u8]) -> Result<Compiled, CompileError> {
     check_header(wasm)?;
-    let compiled = match cache {
-        Some(cache) => cache.load(wasm),
-        None => Compiled::without_cache(engine, wasm),
-    };
-    compiled.map_err(|e| CompileError::DoesNotCompile(format!("{e:#}")))
+    Compiled::without_cache(engine, wasm).map_err(|e| CompileError::DoesNotCompile(format!("{e:#}")))
+}
+
+/// Checks a component compiled elsewhere (the upload compiler's child).
+pub fn accept(engine: &Engine, component: &Component) -> Result<(), InvalidComponent> {
+    check_shape(&shape(engine, component))
 }
 
 /// Why a component is not an acceptable backend.

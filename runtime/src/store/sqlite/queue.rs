@@ -70,22 +70,61 @@ pub(super) fn refresh_status(conn: &Connection, id: MessageId) -> Result<(), Sto
     Ok(())
 }
 
+/// Backends with queued messages, by a skip-scan of the queue index: one
+/// index seek per backend, however long any backend's queue is.
+fn queued_backends(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "WITH RECURSIVE b(name) AS (
+             SELECT (SELECT MIN(backend) FROM messages WHERE status = 'queued')
+             UNION ALL
+             SELECT (SELECT MIN(backend) FROM messages WHERE status = 'queued' AND backend > b.name)
+             FROM b WHERE b.name IS NOT NULL
+         ) SELECT name FROM b WHERE name IS NOT NULL",
+    )?;
+    Ok(stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
+}
+
+/// One from each lane in turn, `limit` in all: no backend's backlog delays another's.
+fn interleave<T>(mut lanes: Vec<std::vec::IntoIter<T>>, limit: usize) -> Vec<T> {
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let before = out.len();
+        for lane in &mut lanes {
+            if out.len() == limit {
+                break;
+            }
+            out.extend(lane.next());
+        }
+        if out.len() == before {
+            break;
+        }
+    }
+    out
+}
+
 #[async_trait::async_trait]
 impl QueueStore for SqliteStore {
     async fn enqueue(&self, message: NewOutbound) -> Result<MessageId, StoreError> {
         self.run(move |conn| enqueue_on(conn, &message)).await
     }
 
-    async fn claim_due(&self, now: Millis, lease_until: Millis, limit: usize) -> Result<Vec<ClaimedSend>, StoreError> {
+    async fn claim_due(&self, claim: ClaimRequest) -> Result<Vec<ClaimedSend>, StoreError> {
         self.run(move |conn| {
             let sql = format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ?1
-                 AND status = 'queued' ORDER BY next_attempt_at, id LIMIT ?2"
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE status = 'queued' AND backend = ?1
+                 AND next_attempt_at <= ?2 ORDER BY next_attempt_at, id LIMIT ?3"
             );
-            let due: Vec<Message> = conn
-                .prepare_cached(&sql)?
-                .query_map(params![now, limit as i64], read_message)?
-                .collect::<Result<_, _>>()?;
+            let mut oldest = conn.prepare_cached(&sql)?;
+            let mut lanes = Vec::new();
+            for backend in queued_backends(conn)?.into_iter().filter(|b| !claim.skip.contains(b)) {
+                let due: Vec<Message> = oldest
+                    .query_map(params![backend, claim.now, claim.per_backend as i64], read_message)?
+                    .collect::<Result<_, _>>()?;
+                lanes.push(due.into_iter());
+            }
+            drop(oldest);
+            let due = interleave(lanes, claim.limit);
+            let lease_until = claim.lease_until;
             let mut lease =
                 conn.prepare_cached("UPDATE messages SET status = 'sending', next_attempt_at = ?2 WHERE id = ?1")?;
             let mut claimed = Vec::with_capacity(due.len());
@@ -183,11 +222,17 @@ impl QueueStore for SqliteStore {
         .await
     }
 
-    async fn next_due(&self) -> Result<Option<Millis>, StoreError> {
-        self.run(|conn| {
-            Ok(conn
-                .prepare_cached("SELECT MIN(next_attempt_at) FROM messages WHERE status = 'queued'")?
-                .query_row([], |r| r.get::<_, Option<i64>>(0))?)
+    async fn next_due(&self, skip: &[String]) -> Result<Option<Millis>, StoreError> {
+        let skip = skip.to_vec();
+        self.run(move |conn| {
+            let mut earliest = conn
+                .prepare_cached("SELECT MIN(next_attempt_at) FROM messages WHERE status = 'queued' AND backend = ?1")?;
+            let mut next: Option<Millis> = None;
+            for backend in queued_backends(conn)?.into_iter().filter(|b| !skip.contains(b)) {
+                let due: Option<Millis> = earliest.query_row([backend], |r| r.get(0))?;
+                next = next.into_iter().chain(due).min();
+            }
+            Ok(next)
         })
         .await
     }

@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_due ON messages(next_attempt_at) WHERE next_attempt_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_unprocessed ON messages(id) WHERE direction = 'in' AND status = 'received';
 CREATE INDEX IF NOT EXISTS messages_by_backend ON messages(backend, id);
+CREATE INDEX IF NOT EXISTS messages_queued ON messages(backend, next_attempt_at, id) WHERE status = 'queued';
 CREATE TABLE IF NOT EXISTS recipients (
     message_id  INTEGER NOT NULL REFERENCES messages(id),
     identity    TEXT NOT NULL,

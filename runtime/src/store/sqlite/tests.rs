@@ -43,7 +43,7 @@ async fn inbound_is_stored_and_completed_once() {
 
 /// Claims at most one due message.
 async fn claim_one(store: &SqliteStore, now: Millis, lease_until: Millis) -> Option<ClaimedSend> {
-    let mut claimed = store.claim_due(now, lease_until, 1).await.unwrap();
+    let mut claimed = store.claim_due(ClaimRequest::any(now, lease_until, 1)).await.unwrap();
     assert!(claimed.len() <= 1);
     claimed.pop()
 }
@@ -57,12 +57,14 @@ async fn claims_take_the_oldest_due_messages_in_batches_and_lease_them() {
     }
     let now = now_ms();
     // Not due yet at an earlier time.
-    assert!(store.claim_due(now - 60_000, now + 60_000, 10).await.unwrap().is_empty());
-    let first: Vec<_> = store.claim_due(now, now + 60_000, 3).await.unwrap().into_iter().map(|c| c.id).collect();
+    assert!(store.claim_due(ClaimRequest::any(now - 60_000, now + 60_000, 10)).await.unwrap().is_empty());
+    let first: Vec<_> =
+        store.claim_due(ClaimRequest::any(now, now + 60_000, 3)).await.unwrap().into_iter().map(|c| c.id).collect();
     assert_eq!(first, ids[..3]);
-    let rest: Vec<_> = store.claim_due(now, now + 60_000, 10).await.unwrap().into_iter().map(|c| c.id).collect();
+    let rest: Vec<_> =
+        store.claim_due(ClaimRequest::any(now, now + 60_000, 10)).await.unwrap().into_iter().map(|c| c.id).collect();
     assert_eq!(rest, ids[3..], "leased messages are not claimed twice");
-    assert!(store.claim_due(now, now + 60_000, 10).await.unwrap().is_empty());
+    assert!(store.claim_due(ClaimRequest::any(now, now + 60_000, 10)).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -110,7 +112,7 @@ async fn giving_up_fails_the_remaining_identities() {
     let m = store.get(id).await.unwrap().unwrap();
     assert_eq!(m.status.as_str(), "failed");
     assert_eq!(m.recipients[0].error.as_deref(), Some("503"));
-    assert_eq!(store.next_due().await.unwrap(), None);
+    assert_eq!(store.next_due(&[]).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -210,4 +212,31 @@ async fn a_report_arriving_before_the_attempt_is_recorded_still_counts() {
     assert_eq!(m.recipients[0].status, RecipientStatus::Delivered);
     assert_eq!(m.recipients[0].external_id.as_deref(), Some("ext"), "the provider id is still recorded");
     assert!(claim_one(&store, now_ms(), now_ms() + 1000).await.is_none(), "not sent again");
+}
+
+#[tokio::test]
+async fn claims_take_turns_across_backends_and_skip_busy_ones() {
+    let (_dir, store) = store();
+    let mut slow = Vec::new();
+    for _ in 0..10 {
+        slow.push(store.enqueue(NewOutbound { backend: "slow".into(), ..outbound(&["1"]) }).await.unwrap());
+    }
+    let fast: Vec<_> = futures_ids(&store, "fast", 2).await;
+    let now = now_ms() + 1;
+    let claim = ClaimRequest { now, lease_until: now + 60_000, limit: 10, per_backend: 3, skip: Vec::new() };
+    let order: Vec<_> = store.claim_due(claim).await.unwrap().into_iter().map(|c| c.backend).collect();
+    assert_eq!(order, ["fast", "slow", "fast", "slow", "slow"], "backends take turns, each capped");
+    let claim = ClaimRequest { now, lease_until: now + 60_000, limit: 10, per_backend: 10, skip: vec!["slow".into()] };
+    assert!(store.claim_due(claim).await.unwrap().is_empty(), "the only backend with due messages is skipped");
+    assert!(store.next_due(&["slow".to_string()]).await.unwrap().is_none(), "nothing due outside the skipped backend");
+    assert!(store.next_due(&[]).await.unwrap().is_some());
+    assert_eq!(fast.len(), 2);
+}
+
+async fn futures_ids(store: &SqliteStore, backend: &str, n: usize) -> Vec<MessageId> {
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        ids.push(store.enqueue(NewOutbound { backend: backend.into(), ..outbound(&["1"]) }).await.unwrap());
+    }
+    ids
 }
