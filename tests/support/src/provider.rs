@@ -31,6 +31,10 @@ struct ProviderState {
     /// Statuses to answer with, in order; then `answer`.
     script: Mutex<Vec<u16>>,
     answer: (u16, &'static str),
+    /// Answer with the request itself (what a provider that echoes does).
+    echo: bool,
+    /// Answer only after this long (a slow provider).
+    delay: Duration,
     epoch: Instant,
     count: AtomicU64,
     /// Nanoseconds after `epoch` of the first and the latest request.
@@ -48,20 +52,38 @@ pub struct MockProvider {
 impl MockProvider {
     /// Answers with the statuses in `script`, then 200; keeps every request.
     pub async fn start(script: &[u16]) -> MockProvider {
-        Self::spawn(Some(Mutex::new(Vec::new())), script, (200, "mock answer")).await
+        Self::spawn(Some(Mutex::new(Vec::new())), script, (200, "mock answer"), false, Duration::ZERO).await
     }
 
     /// Answers every request with `status` and `body`, keeping only counts
     /// and times: for load, where storing requests would be measured too.
     pub async fn counting(status: u16, body: &'static str) -> MockProvider {
-        Self::spawn(None, &[], (status, body)).await
+        Self::spawn(None, &[], (status, body), false, Duration::ZERO).await
     }
 
-    async fn spawn(received: Option<Mutex<Vec<Received>>>, script: &[u16], answer: (u16, &'static str)) -> Self {
+    /// Answers 200 with the request it got: method, URL, headers and body.
+    pub async fn echo() -> MockProvider {
+        Self::spawn(Some(Mutex::new(Vec::new())), &[], (200, ""), true, Duration::ZERO).await
+    }
+
+    /// Answers 200 after `delay`, keeping every request.
+    pub async fn delayed(delay: Duration) -> MockProvider {
+        Self::spawn(Some(Mutex::new(Vec::new())), &[], (200, "mock answer"), false, delay).await
+    }
+
+    async fn spawn(
+        received: Option<Mutex<Vec<Received>>>,
+        script: &[u16],
+        answer: (u16, &'static str),
+        echo: bool,
+        delay: Duration,
+    ) -> Self {
         let state = Arc::new(ProviderState {
             received,
             script: Mutex::new(script.to_vec()),
             answer,
+            echo,
+            delay,
             epoch: Instant::now(),
             count: AtomicU64::new(0),
             first: AtomicU64::new(0),
@@ -138,6 +160,14 @@ impl Drop for MockProvider {
 async fn record(State(state): State<Arc<ProviderState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default().to_vec();
+    if !state.delay.is_zero() {
+        tokio::time::sleep(state.delay).await;
+    }
+    let echoed = state.echo.then(|| {
+        let headers: Vec<String> =
+            parts.headers.iter().map(|(n, v)| format!("{n}: {}", v.to_str().unwrap_or("?"))).collect();
+        format!("{} {}\n{}\n\n{}", parts.method, parts.uri, headers.join("\n"), String::from_utf8_lossy(&body))
+    });
     if let Some(received) = &state.received {
         let query = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()).into_owned().collect();
         let request = Received { method: parts.method.to_string(), path: parts.uri.path().to_string(), query, body };
@@ -152,5 +182,8 @@ async fn record(State(state): State<Arc<ProviderState>>, request: Request) -> Re
     state.last.fetch_max(at, Ordering::Relaxed);
     // Counted last, so a waiter that sees the count also sees the request.
     state.count.fetch_add(1, Ordering::Relaxed);
-    (StatusCode::from_u16(status).unwrap(), state.answer.1).into_response()
+    match echoed {
+        Some(echoed) => (StatusCode::OK, echoed).into_response(),
+        None => (StatusCode::from_u16(status).unwrap(), state.answer.1).into_response(),
+    }
 }

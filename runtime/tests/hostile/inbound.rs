@@ -1,117 +1,17 @@
-//! The hostile suite: a component written to attack its host is deployed beside
-//! a well-behaved backend under steady load. For every attack the gateway must
-//! stay up, the attack must fail cleanly (or be contained), the well-behaved
-//! backend must keep serving, and every message it acknowledged must be stored.
-//! Run with `--nocapture` to see the throughput ratio under each attack.
+//! Attacks made through inbound requests: runaway CPU, stack and memory,
+//! oversized results, egress tricks, reading the host, traps.
 
-mod common;
+use std::time::Duration;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-
-use common::{Gateway, MockProvider, free_port, test_guest};
-
-/// How long each load phase runs: bounded, and long enough to average noise.
-const PHASE: Duration = Duration::from_millis(1200);
-/// Concurrent clients of the well-behaved backend.
-const CLIENTS: usize = 4;
-
-/// A server that accepts connections and never answers (a provider that hangs).
-fn start_silent_server() -> (u16, std::thread::JoinHandle<()>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    listener.set_nonblocking(true).unwrap();
-    let handle = std::thread::spawn(move || {
-        let mut held = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while Instant::now() < deadline && held.len() < 1000 {
-            match listener.accept() {
-                Ok((s, _)) => held.push(s),
-                Err(_) => std::thread::sleep(Duration::from_millis(10)),
-            }
-        }
-    });
-    (port, handle)
-}
-
-/// A provider that redirects every request to `target`.
-async fn start_redirector(target: String) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let app = axum::Router::new().fallback(move || {
-        let target = target.clone();
-        async move { (axum::http::StatusCode::FOUND, [("location", target)], "") }
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    port
-}
-
-/// Load on the well-behaved backend for one phase; returns (ok, failed) counts.
-async fn load(gw: &Gateway, during: impl std::future::Future<Output = ()>) -> (u64, u64, Duration) {
-    let ok = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut clients = Vec::new();
-    for c in 0..CLIENTS {
-        let (ok, failed, stop) = (ok.clone(), failed.clone(), stop.clone());
-        let http = gw.http.clone();
-        let url = gw.url("/backends/good/");
-        clients.push(tokio::spawn(async move {
-            let mut n = 0u64;
-            // Bounded by count as well as time.
-            while !stop.load(Ordering::Relaxed) && n < 200_000 {
-                n += 1;
-                let r = http.get(format!("{url}?identity=c{c}&text=hello+{n}")).send().await;
-                match r {
-                    Ok(r) if r.status() == 200 => ok.fetch_add(1, Ordering::Relaxed),
-                    _ => failed.fetch_add(1, Ordering::Relaxed),
-                };
-            }
-        }));
-    }
-    let started = Instant::now();
-    let attack = async {
-        during.await;
-    };
-    let timer = tokio::time::sleep(PHASE);
-    tokio::join!(attack, timer);
-    stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        c.await.unwrap();
-    }
-    (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed), started.elapsed())
-}
-
-/// Repeats an attack request until the phase ends; returns the last answer.
-async fn repeat_attack(gw: &Gateway, query: &str) -> (u16, String) {
-    let end = Instant::now() + PHASE;
-    let mut last = (0, String::new());
-    let mut n = 0;
-    while Instant::now() < end && n < 10_000 {
-        n += 1;
-        last = gw.inbound_get(&format!("/backends/evil/?identity=x&{query}")).await;
-    }
-    last
-}
-
-/// The text the hostile backend stored for its last accepted request.
-async fn last_evil_text(gw: &Gateway) -> String {
-    let (_, list) = gw.get_json("/api/v1/messages?direction=in&backend=evil&limit=1").await;
-    list["messages"][0]["text"].as_str().unwrap_or("").to_string()
-}
-
-fn stored_count(gw: &Gateway, backend: &str) -> i64 {
-    let db =
-        rusqlite::Connection::open_with_flags(gw.data_dir.join("smsgw.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    db.query_row("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND backend = ?1", [backend], |r| r.get(0))
-        .unwrap()
-}
+use super::common::{Gateway, MockProvider, free_port, test_guest};
+use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_component_cannot_hurt_the_gateway_or_its_neighbour() {
+    let _serial = serial().await;
     let dir = tempfile::tempdir().unwrap();
+    let echo = MockProvider::echo().await;
+    let closed = free_port();
     let provider = MockProvider::start(&[]).await;
     let forbidden = MockProvider::start(&[]).await;
     let (silent_port, _silent) = start_silent_server();
@@ -133,7 +33,9 @@ component = "builtin:http"
 [[backends]]
 name = "evil"
 component = "{evil}"
-allowed_hosts = ["{provider}", "http://localhost:{provider_port}", "http://127.0.0.1:{redirector}", "http://127.0.0.1:{silent_port}"]
+allowed_hosts = ["{provider}", "http://localhost:{provider_port}", "http://127.0.0.1:{redirector}", "http://127.0.0.1:{silent_port}", "{echo}", "http://127.0.0.1:{closed}"]
+[backends.secrets]
+pw = "{secret}"
 [backends.limits]
 memory_bytes = 33554432
 cpu_ms = 200
@@ -144,6 +46,8 @@ breaker_failures = 1000000
         evil = test_guest("hostile").display(),
         provider = provider.origin(),
         provider_port = provider.addr.port(),
+        echo = echo.origin(),
+        secret = super::secrets::SECRET_TOML,
     );
     let mut gw = Gateway::start(dir.path(), &config).await;
 
@@ -205,6 +109,18 @@ breaker_failures = 1000000
         ),
         ("read environment and files", "text=env".into(), text_has("env=[] file=Err(")),
         ("trap", "text=trap".into(), status_is(500)),
+        (
+            "secrets reflected in errors and provider echoes",
+            format!("text=reflect&echo={}&closed=http://127.0.0.1:{closed}", echo.origin()),
+            text_has("[redacted]"),
+        ),
+        (
+            "secrets reflected into the provider's reply",
+            format!("text=reflect-refused&echo={}&closed=http://127.0.0.1:{closed}", echo.origin()),
+            status_is(400),
+        ),
+        ("log lines forged with CR/LF", "text=forge-log".into(), status_is(500)),
+        ("log flood", "text=flood-log".into(), text_has("flooded")),
     ];
 
     let mut ratios = Vec::new();
@@ -218,6 +134,7 @@ breaker_failures = 1000000
         let shown_short: String = shown.chars().take(60).collect();
         println!("| {name} | {status} {shown_short} | {:.0} | {ratio:.2} |", ok as f64 / took.as_secs_f64());
         assert!(gw.is_running(), "gateway died during '{name}'");
+        super::secrets::assert_no_leak(&shown, name);
         check(status, &shown).unwrap_or_else(|e| {
             panic!("'{name}': {e}\n{}", gw.log().lines().rfind(|l| l.contains("evil")).unwrap_or(""))
         });
@@ -259,6 +176,9 @@ breaker_failures = 1000000
     assert_eq!(status, 202);
     gw.wait_message(created["id"].as_i64().unwrap(), Duration::from_secs(20), |m| m["status"] == "sent").await;
 
+    super::secrets::assert_no_leak(&gw.log(), "the gateway log");
+    assert!(echo.received().iter().any(super::secrets::carries_secret), "the echo provider got the filled-in secret");
+
     let worst = ratios.iter().map(|(_, r)| *r).fold(f64::INFINITY, f64::min);
     println!("worst ratio: {worst:.2}");
     assert!(worst > 0.05, "the well-behaved backend was starved: {ratios:?}");
@@ -266,6 +186,7 @@ breaker_failures = 1000000
 
 #[tokio::test]
 async fn a_backend_that_keeps_failing_is_paused_then_resumes() {
+    let _serial = serial().await;
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
         r#"
