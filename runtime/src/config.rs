@@ -39,6 +39,11 @@ pub struct Config {
     pub max_component_bytes: usize,
     /// How long compiling an uploaded component may take.
     pub compile_timeout_ms: u64,
+    /// How long a stop (SIGTERM) waits for requests and sends in flight to
+    /// finish and be recorded before the process exits anyway.
+    pub shutdown_timeout_ms: u64,
+    /// The HTTP edge: timeouts and connection caps.
+    pub http: HttpEdgeConfig,
 }
 
 impl Default for Config {
@@ -55,6 +60,8 @@ impl Default for Config {
             admin_token_file: None,
             max_component_bytes: 64 << 20,
             compile_timeout_ms: 120_000,
+            shutdown_timeout_ms: 30_000,
+            http: HttpEdgeConfig::default(),
         }
     }
 }
@@ -129,24 +136,54 @@ impl SecretValue {
     }
 }
 
+/// The HTTP listener's defences against slow and greedy clients.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpEdgeConfig {
+    /// Time a client has to send a request's headers; also how long an idle
+    /// keep-alive connection is kept.
+    pub header_timeout_ms: u64,
+    /// Time a client has to send a request's body.
+    pub body_timeout_ms: u64,
+    /// Connections served at once; beyond it a few more are accepted for
+    /// `/healthz` alone, and the rest are closed at once.
+    pub max_connections: usize,
+}
+
+impl Default for HttpEdgeConfig {
+    fn default() -> Self {
+        HttpEdgeConfig { header_timeout_ms: 10_000, body_timeout_ms: 30_000, max_connections: 1024 }
+    }
+}
+
 /// The outbound queue.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutboundConfig {
-    /// Concurrent `send` calls; 0 queues messages without sending them
-    /// (to hold the queue during a provider outage, or on an API-only node).
+    /// Concurrent `send` calls per backend; 0 queues messages without sending
+    /// them (to hold the queue during a provider outage, or on an API-only node).
     pub workers: usize,
-    /// Attempts before a retryable failure becomes final.
-    pub max_attempts: u32,
+    /// How long a message keeps being retried after it was queued: a real
+    /// provider outage lasts minutes to hours.
+    pub retry_for_ms: u64,
+    /// Attempts before a retryable failure becomes final, if capped at all
+    /// (throttled answers never count).
+    pub max_attempts: Option<u32>,
     /// First retry delay; doubles each attempt, with jitter.
     pub retry_base_ms: u64,
-    /// Upper bound of the retry delay.
+    /// Upper bound of the retry delay (and of a provider's `Retry-After`).
     pub retry_max_ms: u64,
 }
 
 impl Default for OutboundConfig {
     fn default() -> Self {
-        OutboundConfig { workers: 4, max_attempts: 5, retry_base_ms: 1000, retry_max_ms: 300_000 }
+        OutboundConfig {
+            workers: 8,
+            retry_for_ms: 24 * 3600 * 1000,
+            max_attempts: None,
+            retry_base_ms: 1000,
+            retry_max_ms: 300_000,
+        }
     }
 }
 
@@ -175,7 +212,7 @@ impl Config {
             }
         }
         self.apps.validate()?;
-        if self.outbound.max_attempts == 0 {
+        if self.outbound.max_attempts == Some(0) {
             anyhow::bail!("outbound.max_attempts must be at least 1");
         }
         Ok(())

@@ -3,12 +3,16 @@
 //! the message handled. Also what the benchmarks' native baseline calls, so
 //! both paths store and route alike.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use crate::apps::{App, Handled};
-use crate::store::{InboundMessage, InboundRecorded, MessageStore, NewInbound, NewOutbound, NewReport, StoreError};
+use crate::store::{
+    InboundMessage, InboundRecorded, MessageId, MessageStore, NewInbound, NewOutbound, NewReport, StoreError,
+};
 
 /// Runs the app chain over stored messages.
 pub struct Dispatch {
@@ -16,6 +20,8 @@ pub struct Dispatch {
     apps: Vec<Box<dyn App>>,
     default_reply: Option<String>,
     outbound: Arc<Notify>,
+    /// Messages being routed in this process: recovery leaves them alone.
+    routing: Mutex<HashSet<MessageId>>,
 }
 
 impl Dispatch {
@@ -26,7 +32,7 @@ impl Dispatch {
         default_reply: Option<String>,
         outbound: Arc<Notify>,
     ) -> Self {
-        Dispatch { store, apps, default_reply, outbound }
+        Dispatch { store, apps, default_reply, outbound, routing: Mutex::new(HashSet::new()) }
     }
 
     /// Commits what a backend parsed from one provider request, then routes
@@ -42,15 +48,29 @@ impl Dispatch {
             tracing::info!(backend, "{} status report(s) matched no message", recorded.reports_unmatched);
         }
         for message in &recorded.messages {
-            let this = self.clone();
-            let message = message.clone();
-            tokio::spawn(async move { this.process(message).await });
+            if self.claim(message.id) {
+                let this = self.clone();
+                let message = message.clone();
+                tokio::spawn(async move { this.process(message).await });
+            }
         }
         Ok(recorded)
     }
 
-    /// Runs the apps on one stored message and records the outcome.
-    pub async fn process(&self, message: InboundMessage) {
+    /// Marks `id` as being routed here; false when it already is.
+    fn claim(&self, id: MessageId) -> bool {
+        self.routing.lock().unwrap_or_else(|e| e.into_inner()).insert(id)
+    }
+
+    /// Runs the apps on one stored message and records the outcome (the
+    /// caller has [`Dispatch::claim`]ed it).
+    async fn process(&self, message: InboundMessage) {
+        let id = message.id;
+        self.route(message).await;
+        self.routing.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    }
+
+    async fn route(&self, message: InboundMessage) {
         let (replies, error) = self.run_apps(&message).await;
         let replies: Vec<NewOutbound> = replies
             .into_iter()
@@ -62,11 +82,30 @@ impl Dispatch {
                 context: serde_json::Map::new(),
             })
             .collect();
-        match self.store.complete_inbound(message.id, replies, error).await {
-            Ok(ids) if !ids.is_empty() => self.outbound.notify_waiters(),
-            Ok(_) => {}
-            // Still 'received' in the store: picked up again on the next recovery pass.
-            Err(e) => tracing::error!(message = message.id, "could not record app outcome: {e}"),
+        // Retried while the store is unavailable (a full disk, say): the apps
+        // ran, and the outcome with its replies commits once, atomically.
+        let mut delay = Duration::from_millis(50);
+        for attempt in 0.. {
+            match self.store.complete_inbound(message.id, replies.clone(), error.clone()).await {
+                Ok(ids) => {
+                    if !ids.is_empty() {
+                        self.outbound.notify_waiters();
+                    }
+                    return;
+                }
+                // Still 'received' in the store: the periodic recovery picks it up.
+                Err(e) if attempt >= 60 => {
+                    tracing::error!(message = message.id, "could not record app outcome, leaving it for recovery: {e}");
+                    return;
+                }
+                Err(e) => {
+                    if attempt == 0 {
+                        tracing::error!(message = message.id, "could not record app outcome, retrying: {e}");
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+            }
         }
     }
 
@@ -87,7 +126,23 @@ impl Dispatch {
         (self.default_reply.iter().cloned().collect(), None)
     }
 
-    /// Processes messages left unhandled by a previous run (e.g. a crash).
+    /// Every `every`, routes messages left unhandled (the store refused the
+    /// outcome for too long, or a previous run crashed): no restart needed.
+    pub fn spawn_recovery(self: &Arc<Self>, every: Duration) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match this.recover().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!("routed {n} inbound message(s) left unhandled"),
+                    Err(e) => tracing::warn!("could not look for unhandled messages: {e}"),
+                }
+                tokio::time::sleep(every).await;
+            }
+        });
+    }
+
+    /// Routes messages left unhandled, except those being routed now.
     pub async fn recover(self: &Arc<Self>) -> anyhow::Result<usize> {
         let mut total = 0;
         let mut previous_first = None;
@@ -99,9 +154,11 @@ impl Dispatch {
                 return Ok(total);
             }
             previous_first = first;
-            total += pending.len();
             for m in pending {
-                self.process(m).await;
+                if self.claim(m.id) {
+                    total += 1;
+                    self.process(m).await;
+                }
             }
         }
     }

@@ -6,11 +6,15 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use std::time::{Duration, Instant};
+
 use crate::backend::Registry;
 use crate::config::Config;
+use crate::data_dir::DataDirLock;
 use crate::deploy::Deployer;
 use crate::dispatch::Dispatch;
 use crate::outbound::{ComponentSender, Outbound, Sender};
+use crate::server::edge::EdgeLimits;
 use crate::server::{self, AppState};
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
@@ -49,6 +53,10 @@ pub async fn run_with(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     config.validate()?;
+    // Before anything touches the data dir: a second gateway on it would
+    // requeue this one's sends in flight.
+    let _lock = DataDirLock::acquire(&config.data_dir)?;
+    raise_open_file_limit();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir)?);
     let engine = Arc::new(WasmEngine::new()?);
     let cache = CompileCache::new(&config.data_dir.join("compiled"), engine.engine())?;
@@ -102,16 +110,7 @@ pub async fn run_with(
         extensions.sender,
     ));
     outbound.spawn_workers();
-    {
-        let dispatch = dispatch.clone();
-        tokio::spawn(async move {
-            match dispatch.recover().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!("processed {n} inbound message(s) left from the last run"),
-                Err(e) => tracing::error!("could not recover unprocessed messages: {e}"),
-            }
-        });
-    }
+    dispatch.spawn_recovery(RECOVERY_EVERY);
 
     let state = Arc::new(AppState {
         registry: registry.clone(),
@@ -120,6 +119,7 @@ pub async fn run_with(
         outbound_wake,
         public_url,
         max_inbound_body_bytes: config.max_inbound_body_bytes,
+        body_timeout: Duration::from_millis(config.http.body_timeout_ms),
         deployer,
         admin_token,
     });
@@ -130,6 +130,57 @@ pub async fn run_with(
         listener.local_addr()?,
         registry.names().join(", ")
     );
-    axum::serve(listener, server::routes(state, extensions.routes)).with_graceful_shutdown(shutdown).await?;
+    // On the signal: the queue stops claiming at once; the listener stops
+    // accepting and lets requests in flight finish; then sends in flight are
+    // recorded. All within `shutdown_timeout_ms`.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(None::<Instant>);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(Some(Instant::now()));
+    });
+    let deadline = Duration::from_millis(config.shutdown_timeout_ms);
+    let outbound_stop = {
+        let (outbound, mut rx) = (outbound.clone(), stop_rx.clone());
+        tokio::spawn(async move {
+            let _ = rx.wait_for(Option::is_some).await;
+            outbound.stop(deadline).await
+        })
+    };
+    let mut http_stop = stop_rx.clone();
+    let stopped = async move {
+        let _ = http_stop.wait_for(Option::is_some).await;
+    };
+    let limits = EdgeLimits {
+        header_timeout: Duration::from_millis(config.http.header_timeout_ms),
+        max_connections: config.http.max_connections,
+    };
+    let open = server::edge::serve(listener, server::routes(state, extensions.routes), limits, stopped, deadline).await;
+    let unfinished = outbound_stop.await.unwrap_or(0);
+    let took = stop_rx.borrow().map(|at| at.elapsed()).unwrap_or_default();
+    if open > 0 || unfinished > 0 {
+        tracing::warn!(
+            "stopped after {took:?} with {open} connection(s) and {unfinished} send(s) unfinished; the sends are retried at the next start"
+        );
+    } else {
+        tracing::info!("stopped after {took:?}: every request answered, every send recorded");
+    }
     Ok(())
+}
+
+/// How often inbound messages left unhandled are looked for.
+const RECOVERY_EVERY: Duration = Duration::from_secs(5);
+
+/// Each connection is a file descriptor; the usual soft limit (1024) is too
+/// low for a gateway. Raises it to the hard limit, which needs no privilege.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                tracing::warn!("cannot raise the open-file limit: {}", std::io::Error::last_os_error());
+            }
+        }
+    }
 }

@@ -14,6 +14,7 @@ pub mod authoring;
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod data_dir;
 pub mod deploy;
 pub mod dispatch;
 pub mod egress;

@@ -18,6 +18,7 @@ use std::time::Duration;
 use wasmtime::component::Component;
 
 use self::breaker::Breaker;
+use self::checks::Refusal;
 use self::contract::ParsedRequest;
 use self::stats::CallStats;
 use crate::config::BackendConfig;
@@ -121,9 +122,14 @@ impl MountedBackend {
             Err(CallError::Busy(_)) => return Err(InboundFailure::Busy),
             Err(_) => return Err(InboundFailure::Failed),
         };
-        if let Err(reason) = checks::check_incoming(&incoming, self.sandbox.limits()) {
-            self.sandbox.guest_log().emit(tracing::Level::WARN, "backend returned an invalid result: ", &reason);
-            return Err(InboundFailure::InvalidResult);
+        match checks::check_incoming(&incoming, self.sandbox.limits()) {
+            Ok(()) => {}
+            Err(Refusal::Broken(reason)) => {
+                self.sandbox.guest_log().emit(tracing::Level::WARN, "backend returned an invalid result: ", &reason);
+                return Err(InboundFailure::InvalidResult);
+            }
+            Err(Refusal::TooLarge(reason)) => return Err(InboundFailure::Rejected { status: 413, reason }),
+            Err(Refusal::Unprocessable(reason)) => return Err(InboundFailure::Rejected { status: 422, reason }),
         }
         if let Some(response) = &mut incoming.response {
             response.headers.retain(|(name, _)| !checks::is_framing_header(name));

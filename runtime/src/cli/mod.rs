@@ -114,7 +114,10 @@ pub fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = args.config()?;
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(crate::gateway::run(config, shutdown_signal()))
+            let result = runtime.block_on(crate::gateway::run(config, shutdown_signal()));
+            // What is left (a client that never finished, a blocking task) does not hold up the exit.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            result
         }
         Command::TestBackend { component, fixtures, config } => {
             let runtime = tokio::runtime::Runtime::new()?;

@@ -29,7 +29,7 @@ impl RetryPolicy {
         let mut result = AttemptResult::default();
         let retry_all = |mut result: AttemptResult, error: String, after: Option<Millis>| {
             result.retry = all();
-            result.retry_at = self.retry_at(job.attempts, after);
+            result.retry_at = self.retry_at(job, after);
             result.error = Some(error);
             result
         };
@@ -55,6 +55,8 @@ impl RetryPolicy {
             }
             Ok(Err(SendError::Retryable(reason) | SendError::Other(reason))) => retry_all(result, reason, None),
             Ok(Err(SendError::Throttled(t))) => {
+                // The provider asked us to slow down: not a failed attempt.
+                result.throttled = true;
                 let after = t.retry_after_ms.map(|ms| ms.min(i64::MAX as u64) as i64);
                 retry_all(result, format!("throttled: {}", t.reason), after)
             }
@@ -75,25 +77,32 @@ impl RetryPolicy {
                         result.sent.push((identity.clone(), external_id));
                     }
                 }
-                result.retry_at = if result.retry.is_empty() { None } else { self.retry_at(job.attempts, None) };
+                result.retry_at = if result.retry.is_empty() { None } else { self.retry_at(job, None) };
                 result.error = Some(errors.join("; "));
                 result
             }
         }
     }
 
-    /// When to try again after `attempts` earlier attempts, or `None` to give up.
-    pub fn retry_at(&self, attempts: u32, after_ms: Option<Millis>) -> Option<Millis> {
-        if attempts + 1 >= self.config.max_attempts {
+    /// When to try `job` again (a provider's `after_ms` wins, up to
+    /// `retry_max_ms`), or `None` to give up: after `retry_for_ms` since it was
+    /// queued, or when `max_attempts` is set and used up. The last try is made
+    /// at the deadline itself rather than skipped.
+    pub fn retry_at(&self, job: &ClaimedSend, after_ms: Option<Millis>) -> Option<Millis> {
+        let counted = after_ms.is_none();
+        if counted && self.config.max_attempts.is_some_and(|max| job.attempts + 1 >= max) {
             return None;
         }
-        // A provider's (or a hostile backend's) Retry-After is honoured up to
-        // the longest delay the queue would choose itself.
+        let now = now_ms();
+        let deadline = job.created_at.saturating_add(self.config.retry_for_ms.min(i64::MAX as u64) as i64);
+        if now >= deadline {
+            return None;
+        }
         let delay = match after_ms {
             Some(ms) => (ms.max(0) as u64).min(self.config.retry_max_ms),
-            None => backoff(attempts, self.config.retry_base_ms, self.config.retry_max_ms),
+            None => backoff(job.attempts, self.config.retry_base_ms, self.config.retry_max_ms),
         };
-        Some(now_ms().saturating_add(delay.min(i64::MAX as u64) as i64))
+        Some(now.saturating_add(delay.min(i64::MAX as u64) as i64).min(deadline))
     }
 }
 
@@ -109,16 +118,45 @@ pub fn backoff(attempts: u32, base_ms: u64, max_ms: u64) -> u64 {
 mod tests {
     use super::*;
 
+    fn job(attempts: u32, age_ms: i64) -> ClaimedSend {
+        ClaimedSend {
+            id: 1,
+            backend: "b".into(),
+            text: String::new(),
+            identities: vec!["1".into()],
+            in_response_to: None,
+            reply_to_external_id: None,
+            context: Default::default(),
+            attempts,
+            created_at: now_ms() - age_ms,
+        }
+    }
+
     #[test]
     fn a_huge_retry_after_is_clamped_not_wrapped() {
         let policy = RetryPolicy::new(OutboundConfig { retry_max_ms: 60_000, ..OutboundConfig::default() });
         for after in [i64::MAX, i64::MAX - 1, 1 << 62] {
-            let at = policy.retry_at(0, Some(after)).unwrap();
+            let at = policy.retry_at(&job(0, 0), Some(after)).unwrap();
             let delay = at - now_ms();
             assert!((59_000..=60_000).contains(&delay), "Retry-After {after} gave a delay of {delay} ms");
         }
-        let soon = policy.retry_at(0, Some(-5)).unwrap();
+        let soon = policy.retry_at(&job(0, 0), Some(-5)).unwrap();
         assert!(soon - now_ms() <= 5, "a negative Retry-After means now");
+    }
+
+    #[test]
+    fn the_budget_is_time_and_throttling_is_not_an_attempt() {
+        let config = OutboundConfig { retry_for_ms: 3_600_000, max_attempts: Some(5), ..OutboundConfig::default() };
+        let policy = RetryPolicy::new(config);
+        assert!(policy.retry_at(&job(2, 60_000), None).is_some(), "within the hour");
+        assert!(policy.retry_at(&job(2, 3_600_001), None).is_none(), "the hour is up");
+        assert!(policy.retry_at(&job(4, 0), None).is_none(), "max_attempts, when set, still caps");
+        assert!(policy.retry_at(&job(4, 0), Some(1000)).is_some(), "a throttled answer is not an attempt");
+        let hour = RetryPolicy::new(OutboundConfig { retry_for_ms: 3_600_000, ..OutboundConfig::default() });
+        let last = hour.retry_at(&job(20, 3_599_000), None).unwrap();
+        assert!(last <= now_ms() + 1000, "the last try is at the deadline, not past it");
+        let uncapped = RetryPolicy::new(OutboundConfig::default());
+        assert!(uncapped.retry_at(&job(500, 60_000), None).is_some(), "no attempt cap by default");
     }
 
     #[test]

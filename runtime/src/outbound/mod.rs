@@ -13,11 +13,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::backend::{Registry, contract};
 use crate::config::OutboundConfig;
-use crate::store::{AttemptResult, ClaimRequest, ClaimedSend, QueueStore, now_ms};
+use crate::store::{AttemptResult, ClaimRequest, ClaimedSend, MessageId, QueueStore, now_ms};
 
 mod attempt;
 mod sender;
@@ -43,6 +43,9 @@ const CLAIM_CHUNK: usize = 16;
 /// Messages leased by one claim at most.
 const MAX_CLAIM_BATCH: usize = 64;
 
+/// How often leases are checked for ones that expired unfinished.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
 /// One backend's share of the queue: its own send slots and the messages
 /// claimed for it. A slow provider fills its own lane only.
 struct Lane {
@@ -59,6 +62,8 @@ pub struct Outbound {
     wake: Arc<Notify>,
     /// Notified when an attempt finishes and its lane has room again.
     freed: Notify,
+    /// Set when the gateway stops: claim nothing more, send nothing more.
+    stopping: watch::Sender<bool>,
     lanes: Mutex<HashMap<String, Arc<Lane>>>,
     sender: Arc<dyn Sender>,
 }
@@ -80,6 +85,7 @@ impl Outbound {
             retry: RetryPolicy::new(config),
             wake,
             freed: Notify::new(),
+            stopping: watch::channel(false).0,
             lanes: Mutex::new(HashMap::new()),
             sender,
         }
@@ -116,7 +122,16 @@ impl Outbound {
     /// Claims due messages of every backend whose lane has room, backends
     /// taking turns, and starts an attempt for each.
     async fn dispatch(self: Arc<Self>) {
+        let mut stopping = self.stopping.subscribe();
+        let mut last_sweep = std::time::Instant::now();
         loop {
+            if *stopping.borrow() {
+                return;
+            }
+            if last_sweep.elapsed() >= SWEEP_EVERY {
+                last_sweep = std::time::Instant::now();
+                self.release_expired_leases().await;
+            }
             // Register interest before looking, so a notify in between is not lost.
             let woken = self.wake.notified();
             let freed = self.freed.notified();
@@ -154,6 +169,7 @@ impl Outbound {
                 _ = tokio::time::sleep(wait) => {}
                 _ = woken => {}
                 _ = freed => {}
+                _ = stopping.changed() => {}
             }
         }
     }
@@ -164,12 +180,12 @@ impl Outbound {
         let (this, lane2) = (self.clone(), lane.clone());
         let id = job.id;
         let retry = job.identities.clone();
-        let attempts = job.attempts;
+        let retry_at = self.retry.retry_at(&job, None);
         if let Err(e) = tokio::spawn(async move { this.attempt(&lane2, job).await }).await {
             tracing::error!(message = id, "send attempt panicked: {e}");
             let result = AttemptResult {
                 retry,
-                retry_at: self.retry.retry_at(attempts, None),
+                retry_at,
                 error: Some("internal error during the send attempt".into()),
                 ..Default::default()
             };
@@ -197,11 +213,21 @@ impl Outbound {
             return;
         }
         let message = contract::outgoing_message(&job);
-        // The send slot is held for the call only, not while its outcome commits.
-        let output = {
-            let Ok(_slot) = lane.sending.acquire().await else { return };
-            self.sender.send(&backend, message).await
+        // The slot is held until the outcome is committed: a crash can then
+        // repeat only the sends truly in flight, at most `workers` per backend.
+        let mut stopping = self.stopping.subscribe();
+        let slot = tokio::select! {
+            slot = lane.sending.acquire() => slot,
+            _ = async { drop(stopping.wait_for(|stop| *stop).await) } => {
+                // Stopping before it was sent: back to the queue, not an attempt.
+                if let Err(e) = self.store.postpone(job.id, now_ms()).await {
+                    tracing::error!(message = job.id, "could not return to the queue: {e}");
+                }
+                return;
+            }
         };
+        let Ok(_slot) = slot else { return };
+        let output = self.sender.send(&backend, message).await;
         let result = self.retry.interpret(&job, output.result);
         tracing::info!(
             message = job.id,
@@ -213,8 +239,62 @@ impl Outbound {
             job.attempts + 1,
             output.elapsed
         );
-        if let Err(e) = self.store.finish_attempt(job.id, result).await {
-            tracing::error!(message = job.id, "could not record send attempt: {e}");
+        self.record(job.id, result).await;
+    }
+
+    /// Commits an attempt's outcome, retrying while the store is unavailable
+    /// (a full disk, say) for up to half a lease: the message was sent, and a
+    /// lost record would send it again.
+    async fn record(&self, id: MessageId, result: AttemptResult) {
+        let started = std::time::Instant::now();
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match self.store.finish_attempt(id, result.clone()).await {
+                Ok(()) => return,
+                Err(e) if started.elapsed() > LEASE / 2 => {
+                    tracing::error!(message = id, "could not record send attempt, giving up: {e}");
+                    return;
+                }
+                Err(e) => {
+                    if delay == Duration::from_millis(50) {
+                        tracing::error!(message = id, "could not record send attempt, retrying: {e}");
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+            }
         }
+    }
+
+    /// Returns to the queue what was leased and never finished (an attempt
+    /// whose task died): no restart needed.
+    async fn release_expired_leases(&self) {
+        match self.store.release_expired_leases(now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!("{n} outbound message(s) with expired leases are queued again"),
+            Err(e) => tracing::warn!("cannot look for expired leases: {e}"),
+        }
+    }
+
+    /// Stops claiming and sending: messages claimed but not yet sent go back
+    /// to the queue, sends in flight finish and are recorded. Returns how many
+    /// attempts were still unfinished after `within`.
+    pub async fn stop(&self, within: Duration) -> usize {
+        let _ = self.stopping.send(true);
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let freed = self.freed.notified();
+            let left = self.unfinished();
+            if left == 0 || std::time::Instant::now() >= deadline {
+                return left;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(50), freed).await;
+        }
+    }
+
+    /// Attempts claimed and not yet recorded.
+    fn unfinished(&self) -> usize {
+        let lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        lanes.values().map(|lane| lane.claimed.load(Ordering::Relaxed)).sum()
     }
 }

@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::AppState;
 use super::reply::error;
-use crate::store::{Direction, MessageFilter, NewOutbound};
+use crate::store::{Direction, MessageFilter, MessageStatus, NewOutbound};
 
 /// Longest text accepted for an outgoing message, in bytes.
 const MAX_TEXT_BYTES: usize = 64 * 1024;
@@ -109,9 +109,24 @@ async fn show(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Res
 struct ListQuery {
     direction: Option<String>,
     backend: Option<String>,
+    status: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    before: Option<String>,
+    after: Option<String>,
     limit: Option<String>,
 }
 
+/// A whole number from a query parameter, or a 400 naming the parameter.
+fn number(name: &str, value: Option<&str>) -> Result<Option<i64>, Response> {
+    value
+        .map(|v| v.parse::<i64>().map_err(|_| error(StatusCode::BAD_REQUEST, format!("{name} must be a whole number"))))
+        .transpose()
+}
+
+/// Newest first, `limit` at a time (1-1000, default 50). `before=ID` pages
+/// back; `after=ID` lists oldest first from there (following new messages).
+/// `next` is the query for the following page when this one is full.
 async fn list(
     State(state): State<Arc<AppState>>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
@@ -128,6 +143,13 @@ async fn list(
             return error(StatusCode::BAD_REQUEST, format!("direction must be 'in' or 'out', not '{other}'"));
         }
     };
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => match MessageStatus::parse(s) {
+            Some(status) => Some(status),
+            None => return error(StatusCode::BAD_REQUEST, format!("unknown status '{s}'")),
+        },
+    };
     let limit = match q.limit.as_deref().map(str::parse::<usize>) {
         None => 50,
         Some(Ok(n)) if (1..=1000).contains(&n) => n,
@@ -135,8 +157,32 @@ async fn list(
             return error(StatusCode::BAD_REQUEST, "limit must be a number from 1 to 1000");
         }
     };
-    match state.store.list(MessageFilter { direction, backend: q.backend, limit }).await {
-        Ok(messages) => Json(json!({ "messages": messages })).into_response(),
+    let numbers = (|| {
+        Ok::<_, Response>((
+            number("since", q.since.as_deref())?,
+            number("until", q.until.as_deref())?,
+            number("before", q.before.as_deref())?,
+            number("after", q.after.as_deref())?,
+        ))
+    })();
+    let (since, until, before, after) = match numbers {
+        Ok(n) => n,
+        Err(response) => return response,
+    };
+    if before.is_some() && after.is_some() {
+        return error(StatusCode::BAD_REQUEST, "give 'before' or 'after', not both");
+    }
+    let filter = MessageFilter { direction, backend: q.backend, status, since, until, before, after, limit };
+    match state.store.list(filter).await {
+        Ok(messages) => {
+            let next = match messages.last() {
+                Some(last) if messages.len() == limit => {
+                    if after.is_some() { json!({ "after": last.id }) } else { json!({ "before": last.id }) }
+                }
+                _ => Value::Null,
+            };
+            Json(json!({ "messages": messages, "next": next })).into_response()
+        }
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }

@@ -45,9 +45,16 @@ pub async fn handle(
 /// The request as the backend sees it: path below its mount point, headers, body.
 async fn to_backend_request(state: &AppState, name: &str, request: Request) -> Result<HttpRequest, Response> {
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, state.max_inbound_body_bytes).await.map_err(|_| {
-        plain(StatusCode::PAYLOAD_TOO_LARGE, format!("request body larger than {} bytes", state.max_inbound_body_bytes))
-    })?;
+    let body = match tokio::time::timeout(state.body_timeout, axum::body::to_bytes(body, state.max_inbound_body_bytes)).await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) if is_timeout(&e) => return Err(plain(StatusCode::REQUEST_TIMEOUT, "request body too slow")),
+        Ok(Err(_)) => {
+            let limit = state.max_inbound_body_bytes;
+            return Err(plain(StatusCode::PAYLOAD_TOO_LARGE, format!("request body larger than {limit} bytes")));
+        }
+        Err(_) => return Err(plain(StatusCode::REQUEST_TIMEOUT, "request body too slow")),
+    };
     let prefix = format!("/backends/{name}");
     let path = parts.uri.path().strip_prefix(&prefix).unwrap_or("/");
     let path = if path.is_empty() { "/" } else { path };
@@ -66,6 +73,18 @@ async fn to_backend_request(state: &AppState, name: &str, request: Request) -> R
         body: body.to_vec(),
         url,
     })
+}
+
+/// True when reading a body failed on its deadline rather than its size.
+fn is_timeout(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// The reply the backend chose (already checked to be valid HTTP).

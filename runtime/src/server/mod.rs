@@ -4,6 +4,7 @@
 
 mod admin;
 mod api;
+pub mod edge;
 mod inbound;
 pub mod reply;
 
@@ -26,6 +27,8 @@ pub struct AppState {
     pub outbound_wake: Arc<Notify>,
     pub public_url: String,
     pub max_inbound_body_bytes: usize,
+    /// How long a client may take to send a request body.
+    pub body_timeout: std::time::Duration,
     pub deployer: Arc<Deployer>,
     /// `None` disables the admin API.
     pub admin_token: Option<String>,
@@ -33,6 +36,7 @@ pub struct AppState {
 
 /// The gateway's routes, with `extra` (see [`crate::gateway::Extensions`]) merged in.
 pub fn routes(state: Arc<AppState>, extra: HttpRouter<Arc<AppState>>) -> HttpRouter {
+    let body_timeout = state.body_timeout;
     HttpRouter::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/backends/{name}", any(inbound::handle))
@@ -42,6 +46,8 @@ pub fn routes(state: Arc<AppState>, extra: HttpRouter<Arc<AppState>>) -> HttpRou
         .nest("/api/v1", api::routes())
         .merge(extra)
         .with_state(state)
+        // A client trickling a body cannot hold a request (and its task) forever.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
         // A bug in host code fails one request with a 500, not the process.
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
 }

@@ -68,6 +68,9 @@ pub trait QueueStore: Send + Sync {
 
     /// Returns leased messages to the queue (after a crash or restart).
     async fn release_leases(&self) -> Result<usize, StoreError>;
+
+    /// Returns to the queue the leased messages whose lease ended before `now`.
+    async fn release_expired_leases(&self, now: Millis) -> Result<usize, StoreError>;
 }
 
 /// Uploaded backends: every version with its settings, and which is active.

@@ -192,11 +192,20 @@ impl Direction {
     }
 }
 
-/// Filter for listing messages, newest first.
+/// Filter for listing messages: newest first, or oldest first after a cursor.
 #[derive(Debug, Clone, Default)]
 pub struct MessageFilter {
     pub direction: Option<Direction>,
     pub backend: Option<String>,
+    pub status: Option<MessageStatus>,
+    /// Created at or after (ms since the epoch).
+    pub since: Option<Millis>,
+    /// Created before.
+    pub until: Option<Millis>,
+    /// Only ids below this one (the next page, newest first).
+    pub before: Option<MessageId>,
+    /// Only ids above this one, oldest first (following what is new).
+    pub after: Option<MessageId>,
     pub limit: usize,
 }
 
@@ -235,6 +244,8 @@ pub struct ClaimedSend {
     pub context: serde_json::Map<String, serde_json::Value>,
     /// Attempts made before this one.
     pub attempts: u32,
+    /// When it was queued (the retry budget counts from here).
+    pub created_at: Millis,
 }
 
 /// What one send attempt achieved.
@@ -249,6 +260,8 @@ pub struct AttemptResult {
     pub retry_at: Option<Millis>,
     /// The error to show for this attempt, if any.
     pub error: Option<String>,
+    /// The provider asked us to slow down: this attempt does not count.
+    pub throttled: bool,
 }
 
 /// A stored inbound message, complete: what the apps are given.

@@ -187,13 +187,26 @@ impl MessageStore for SqliteStore {
 
     async fn list(&self, filter: MessageFilter) -> Result<Vec<Message>, StoreError> {
         self.run(move |conn| {
+            let order = if filter.after.is_some() { "ASC" } else { "DESC" };
             let sql = format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages WHERE (?1 IS NULL OR direction = ?1)
-                 AND (?2 IS NULL OR backend = ?2) ORDER BY id DESC LIMIT ?3"
+                 AND (?2 IS NULL OR backend = ?2) AND (?3 IS NULL OR status = ?3)
+                 AND (?4 IS NULL OR created_at >= ?4) AND (?5 IS NULL OR created_at < ?5)
+                 AND (?6 IS NULL OR id < ?6) AND (?7 IS NULL OR id > ?7)
+                 ORDER BY id {order} LIMIT ?8"
             );
             let mut stmt = conn.prepare_cached(&sql)?;
             let rows = stmt.query_map(
-                params![filter.direction.map(|d| d.as_str()), filter.backend, filter.limit as i64],
+                params![
+                    filter.direction.map(|d| d.as_str()),
+                    filter.backend,
+                    filter.status.map(|s| s.as_str()),
+                    filter.since,
+                    filter.until,
+                    filter.before,
+                    filter.after,
+                    filter.limit as i64
+                ],
                 read_message,
             )?;
             let mut messages: Vec<Message> = rows.collect::<Result<_, _>>()?;

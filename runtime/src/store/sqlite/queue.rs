@@ -152,6 +152,7 @@ impl QueueStore for SqliteStore {
                     reply_to_external_id,
                     context: m.context,
                     attempts: m.attempts,
+                    created_at: m.created_at,
                 });
             }
             Ok(claimed)
@@ -198,10 +199,10 @@ impl QueueStore for SqliteStore {
                 (MessageStatus::Sending, None) // refresh_status below sets the final state
             };
             conn.prepare_cached(
-                "UPDATE messages SET attempts = attempts + 1, status = ?2, next_attempt_at = ?3,
+                "UPDATE messages SET attempts = attempts + ?6, status = ?2, next_attempt_at = ?3,
                      last_error = COALESCE(?4, last_error), updated_at = ?5 WHERE id = ?1",
             )?
-            .execute(params![id, status.as_str(), next, result.error, now])?;
+            .execute(params![id, status.as_str(), next, result.error, now, if result.throttled { 0 } else { 1 }])?;
             refresh_status(conn, id)
         })
         .await
@@ -233,6 +234,18 @@ impl QueueStore for SqliteStore {
                 next = next.into_iter().chain(due).min();
             }
             Ok(next)
+        })
+        .await
+    }
+
+    async fn release_expired_leases(&self, now: Millis) -> Result<usize, StoreError> {
+        self.run(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "UPDATE messages SET status = 'queued', next_attempt_at = ?1
+                     WHERE status = 'sending' AND next_attempt_at < ?1",
+                )?
+                .execute([now])?)
         })
         .await
     }

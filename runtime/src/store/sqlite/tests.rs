@@ -83,6 +83,7 @@ async fn partial_failure_retries_only_the_rest_and_never_resends() {
         retry: vec!["c".into()],
         retry_at: Some(now),
         error: Some("c: 503".into()),
+        throttled: false,
     };
     store.finish_attempt(id, result).await.unwrap();
     let claim = claim_one(&store, now_ms(), now + 60_000).await.unwrap();
