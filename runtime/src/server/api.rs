@@ -177,7 +177,11 @@ async fn list(
         Ok(messages) => {
             let next = match messages.last() {
                 Some(last) if messages.len() == limit => {
-                    if after.is_some() { json!({ "after": last.id }) } else { json!({ "before": last.id }) }
+                    if after.is_some() {
+                        json!({ "after": last.id })
+                    } else {
+                        json!({ "before": last.id })
+                    }
                 }
                 _ => Value::Null,
             };

@@ -20,6 +20,9 @@ use tokio::net::TcpListener;
 /// from "down".
 const HEALTH_RESERVE: usize = 16;
 
+/// Time a connection in the reserve has to send its request's headers.
+const RESERVE_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How the edge defends itself.
 #[derive(Debug, Clone)]
 pub struct EdgeLimits {
@@ -52,6 +55,9 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);
+    // The reserve is for a quick probe: whoever sits on it is dropped fast.
+    let mut reserve_builder = builder.clone();
+    reserve_builder.header_read_timeout(limits.header_timeout.min(RESERVE_HEADER_TIMEOUT)).keep_alive(false);
     tokio::pin!(stop);
     loop {
         let (stream, _) = tokio::select! {
@@ -71,7 +77,11 @@ pub async fn serve(
         if count > limits.max_connections + HEALTH_RESERVE {
             continue; // closed at once: the cap protects everyone already connected
         }
-        let service = if count > limits.max_connections { healthz_only.clone() } else { app.clone() };
+        let (service, builder) = if count > limits.max_connections {
+            (healthz_only.clone(), &reserve_builder)
+        } else {
+            (app.clone(), &builder)
+        };
         let _ = stream.set_nodelay(true);
         let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);

@@ -45,7 +45,8 @@ pub async fn handle(
 /// The request as the backend sees it: path below its mount point, headers, body.
 async fn to_backend_request(state: &AppState, name: &str, request: Request) -> Result<HttpRequest, Response> {
     let (parts, body) = request.into_parts();
-    let body = match tokio::time::timeout(state.body_timeout, axum::body::to_bytes(body, state.max_inbound_body_bytes)).await
+    let body = match tokio::time::timeout(state.body_timeout, axum::body::to_bytes(body, state.max_inbound_body_bytes))
+        .await
     {
         Ok(Ok(body)) => body,
         Ok(Err(e)) if is_timeout(&e) => return Err(plain(StatusCode::REQUEST_TIMEOUT, "request body too slow")),

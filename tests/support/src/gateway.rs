@@ -128,6 +128,35 @@ impl Gateway {
         panic!("gateway did not become healthy; log:\n{}", self.log());
     }
 
+    /// Sends SIGTERM and waits up to `within` for the process to exit;
+    /// returns its exit status, or `None` if it was still running (it is then killed).
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.stop();
+        None
+    }
+
+    /// Starts the same executable, configuration and data directory again on
+    /// another port without waiting for it: for checking that it refuses.
+    pub fn start_second(&self) -> std::process::Output {
+        Command::new(&self.options.bin)
+            .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--config")
+            .arg(&self.config_path)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run a second gateway")
+    }
+
     /// Kills the process and waits for it.
     pub fn stop(&mut self) {
         let _ = self.child.kill();
