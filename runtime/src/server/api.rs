@@ -117,11 +117,9 @@ struct ListQuery {
     limit: Option<String>,
 }
 
-/// A whole number from a query parameter, or a 400 naming the parameter.
-fn number(name: &str, value: Option<&str>) -> Result<Option<i64>, Response> {
-    value
-        .map(|v| v.parse::<i64>().map_err(|_| error(StatusCode::BAD_REQUEST, format!("{name} must be a whole number"))))
-        .transpose()
+/// A whole number from a query parameter, or the reason naming the parameter.
+fn number(name: &str, value: Option<&str>) -> Result<Option<i64>, String> {
+    value.map(|v| v.parse::<i64>().map_err(|_| format!("{name} must be a whole number"))).transpose()
 }
 
 /// Newest first, `limit` at a time (1-1000, default 50). `before=ID` pages
@@ -158,7 +156,7 @@ async fn list(
         }
     };
     let numbers = (|| {
-        Ok::<_, Response>((
+        Ok::<_, String>((
             number("since", q.since.as_deref())?,
             number("until", q.until.as_deref())?,
             number("before", q.before.as_deref())?,
@@ -167,7 +165,7 @@ async fn list(
     })();
     let (since, until, before, after) = match numbers {
         Ok(n) => n,
-        Err(response) => return response,
+        Err(reason) => return error(StatusCode::BAD_REQUEST, reason),
     };
     if before.is_some() && after.is_some() {
         return error(StatusCode::BAD_REQUEST, "give 'before' or 'after', not both");

@@ -51,12 +51,12 @@ breaker_failures = 1000000
     );
     let mut gw = Gateway::start(dir.path(), &config).await;
 
-    let (base_ok, base_failed, base_time) = load(&gw, async {}).await;
-    assert_eq!(base_failed, 0);
-    let baseline = base_ok as f64 / base_time.as_secs_f64();
-    println!("| attack | outcome | good req/s | ratio to baseline |");
-    println!("| --- | --- | --- | --- |");
-    println!("| none (baseline) | - | {baseline:.0} | 1.00 |");
+    let base = load(&gw, async {}).await;
+    assert_eq!(base.failed, 0);
+    let baseline = base.rate();
+    println!("| attack | outcome | good req/s | ratio to baseline | good p99 |");
+    println!("| --- | --- | --- | --- | --- |");
+    println!("| none (baseline) | - | {baseline:.0} | 1.00 | {:?} |", base.p99);
 
     type Check = Box<dyn Fn(u16, &str) -> Result<(), String>>;
     let status_is = |want: u16| -> Check {
@@ -121,18 +121,22 @@ breaker_failures = 1000000
         ),
         ("log lines forged with CR/LF", "text=forge-log".into(), status_is(500)),
         ("log flood", "text=flood-log".into(), text_has("flooded")),
+        ("reply framing: content-length 0 and a smuggled response", "text=split".into(), status_is(200)),
+        ("reply framing: chunked encoding", "text=chunked".into(), status_is(200)),
+        ("reply framing: 101 switching protocols", "text=switch".into(), status_is(500)),
     ];
 
     let mut ratios = Vec::new();
     for (name, query, check) in &attacks {
         let before = stored_count(&gw, "good");
         let mut outcome = (0, String::new());
-        let (ok, failed, took) = load(&gw, async { outcome = repeat_attack(&gw, query).await }).await;
-        let ratio = (ok as f64 / took.as_secs_f64()) / baseline;
+        let n = load(&gw, async { outcome = repeat_attack(&gw, query).await }).await;
+        let (ok, failed) = (n.ok, n.failed);
+        let ratio = n.rate() / baseline;
         let (status, body) = outcome;
         let shown = if status == 200 { last_evil_text(&gw).await } else { body.trim().to_string() };
         let shown_short: String = shown.chars().take(60).collect();
-        println!("| {name} | {status} {shown_short} | {:.0} | {ratio:.2} |", ok as f64 / took.as_secs_f64());
+        println!("| {name} | {status} {shown_short} | {:.0} | {ratio:.2} | {:?} |", n.rate(), n.p99);
         assert!(gw.is_running(), "gateway died during '{name}'");
         super::secrets::assert_no_leak(&shown, name);
         check(status, &shown).unwrap_or_else(|e| {

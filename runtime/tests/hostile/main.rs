@@ -48,6 +48,7 @@ pub struct Neighbour {
     pub ok: u64,
     pub failed: u64,
     pub took: Duration,
+    pub p99: Duration,
 }
 
 impl Neighbour {
@@ -87,14 +88,16 @@ pub async fn start_redirector(target: String) -> u16 {
 }
 
 /// Load on the well-behaved backend `good` for one phase (and until `during`
-/// ends); returns (ok, failed) counts and how long it ran.
-pub async fn load(gw: &Gateway, during: impl std::future::Future<Output = ()>) -> (u64, u64, Duration) {
+/// ends): how many requests succeeded and failed, how long it ran, and the
+/// requests' 99th-percentile latency.
+pub async fn load(gw: &Gateway, during: impl std::future::Future<Output = ()>) -> Neighbour {
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut clients = Vec::new();
     for c in 0..CLIENTS {
-        let (ok, failed, stop) = (ok.clone(), failed.clone(), stop.clone());
+        let (ok, failed, stop, latencies) = (ok.clone(), failed.clone(), stop.clone(), latencies.clone());
         let http = gw.http.clone();
         let url = gw.url("/backends/good/");
         clients.push(tokio::spawn(async move {
@@ -102,7 +105,9 @@ pub async fn load(gw: &Gateway, during: impl std::future::Future<Output = ()>) -
             // Bounded by count as well as time.
             while !stop.load(Ordering::Relaxed) && n < 200_000 {
                 n += 1;
+                let sent = Instant::now();
                 let r = http.get(format!("{url}?identity=c{c}&text=hello+{n}")).send().await;
+                latencies.lock().unwrap().push(sent.elapsed());
                 match r {
                     Ok(r) if r.status() == 200 => ok.fetch_add(1, Ordering::Relaxed),
                     _ => failed.fetch_add(1, Ordering::Relaxed),
@@ -120,7 +125,10 @@ pub async fn load(gw: &Gateway, during: impl std::future::Future<Output = ()>) -
     for c in clients {
         c.await.unwrap();
     }
-    (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed), started.elapsed())
+    let mut latencies = latencies.lock().unwrap().clone();
+    latencies.sort();
+    let p99 = latencies.get(latencies.len().saturating_sub(1) * 99 / 100).copied().unwrap_or_default();
+    Neighbour { ok: ok.load(Ordering::Relaxed), failed: failed.load(Ordering::Relaxed), took: started.elapsed(), p99 }
 }
 
 /// Repeats an attack request until the phase ends; returns the last answer.
@@ -149,10 +157,9 @@ pub fn stored_count(gw: &Gateway, backend: &str) -> i64 {
         .unwrap()
 }
 
-/// Load on `good` while `during` runs, as a [`Neighbour`].
+/// Load on `good` while `during` runs.
 pub async fn neighbour(gw: &Gateway, during: impl std::future::Future<Output = ()>) -> Neighbour {
-    let (ok, failed, took) = load(gw, during).await;
-    Neighbour { ok, failed, took }
+    load(gw, during).await
 }
 
 /// The neighbour's baseline rate with no attack.

@@ -43,7 +43,7 @@ async fn sigterm_under_load_sends_nothing_twice_and_exits_in_time() {
     let sent_before = provider.received().len();
 
     let gw = gw.restart().await;
-    let (_, stored) = gw.get_json(&format!("/api/v1/messages?direction=in&limit=1000")).await;
+    let (_, stored) = gw.get_json("/api/v1/messages?direction=in&limit=1000").await;
     assert!(stored["messages"].as_array().unwrap().len() >= acked, "acknowledged inbound messages were lost");
     wait_all_sent(&gw, &ids, Duration::from_secs(60)).await;
     let counts = deliveries(&provider.received());
