@@ -18,6 +18,10 @@ pub struct LoadResult {
 /// Most requests one phase sends, whatever the duration.
 const MAX_REQUESTS: u64 = 2_000_000;
 
+/// Numbers requests across every phase of the run, so no two carry the same
+/// message (a repeat would be taken for a provider's retry and not stored).
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
 /// Sends GETs to `url_for(n)` from `concurrency` clients for `phase`.
 pub async fn run(
     concurrency: usize,
@@ -36,11 +40,11 @@ pub async fn run(
             let mut latencies = Vec::new();
             let mut failed = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let n = sent.fetch_add(1, Ordering::Relaxed);
-                if n >= MAX_REQUESTS {
+                if sent.fetch_add(1, Ordering::Relaxed) >= MAX_REQUESTS {
                     break;
                 }
                 let t = Instant::now();
+                let n = NEXT.fetch_add(1, Ordering::Relaxed);
                 match client.get(url_for(n)).send().await {
                     Ok(r) if r.status().is_success() => {
                         let _ = r.bytes().await;

@@ -44,6 +44,13 @@ pub struct Config {
     pub shutdown_timeout_ms: u64,
     /// The HTTP edge: timeouts and connection caps.
     pub http: HttpEdgeConfig,
+    /// When a repeated provider callback is the same message.
+    pub dedup: DedupConfig,
+    /// `text` (for people) or `json` (for log collectors); `--log-format` wins.
+    pub log_format: LogFormat,
+    /// Who may read `/metrics`: `auto` (anyone when listening on loopback,
+    /// else the admin token), `open` or `token`.
+    pub metrics_auth: MetricsAuth,
 }
 
 impl Default for Config {
@@ -62,6 +69,9 @@ impl Default for Config {
             compile_timeout_ms: 120_000,
             shutdown_timeout_ms: 30_000,
             http: HttpEdgeConfig::default(),
+            dedup: DedupConfig::default(),
+            log_format: LogFormat::Text,
+            metrics_auth: MetricsAuth::Auto,
         }
     }
 }
@@ -134,6 +144,61 @@ impl SecretValue {
                 .map_err(|_| anyhow::anyhow!("secret '{name}' names environment variable {env}, which is not set")),
         }
     }
+}
+
+/// Inbound de-duplication: providers resend callbacks they believe failed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DedupConfig {
+    /// Same backend and provider message id within this long is the same message (0: off).
+    pub provider_id_window_ms: u64,
+    /// Without a provider id: same backend, sender and text within this long (0: off).
+    pub same_text_window_ms: u64,
+}
+
+impl Default for DedupConfig {
+    fn default() -> Self {
+        DedupConfig { provider_id_window_ms: 24 * 3600 * 1000, same_text_window_ms: 10_000 }
+    }
+}
+
+impl DedupConfig {
+    /// The windows as the store applies them.
+    pub fn windows(&self) -> crate::store::DedupWindows {
+        let ms = |v: u64| v.min(i64::MAX as u64) as i64;
+        crate::store::DedupWindows {
+            provider_id_ms: ms(self.provider_id_window_ms),
+            same_text_ms: ms(self.same_text_window_ms),
+        }
+    }
+}
+
+/// Who may read `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsAuth {
+    Auto,
+    Open,
+    Token,
+}
+
+impl Config {
+    /// True when `/metrics` needs no token.
+    pub fn metrics_open(&self) -> bool {
+        match self.metrics_auth {
+            MetricsAuth::Open => true,
+            MetricsAuth::Token => false,
+            MetricsAuth::Auto => self.listen.ip().is_loopback(),
+        }
+    }
+}
+
+/// How the gateway writes its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// The HTTP listener's defences against slow and greedy clients.

@@ -10,8 +10,10 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::apps::{App, Handled};
+use crate::metrics::metrics;
 use crate::store::{
-    InboundMessage, InboundRecorded, MessageId, MessageStore, NewInbound, NewOutbound, NewReport, StoreError,
+    DedupWindows, InboundMessage, InboundRecorded, MessageId, MessageStore, NewInbound, NewOutbound, NewReport,
+    StoreError,
 };
 
 /// Runs the app chain over stored messages.
@@ -22,6 +24,8 @@ pub struct Dispatch {
     outbound: Arc<Notify>,
     /// Messages being routed in this process: recovery leaves them alone.
     routing: Mutex<HashSet<MessageId>>,
+    /// When a repeated provider callback is the same message.
+    dedup: DedupWindows,
 }
 
 impl Dispatch {
@@ -31,8 +35,9 @@ impl Dispatch {
         apps: Vec<Box<dyn App>>,
         default_reply: Option<String>,
         outbound: Arc<Notify>,
+        dedup: DedupWindows,
     ) -> Self {
-        Dispatch { store, apps, default_reply, outbound, routing: Mutex::new(HashSet::new()) }
+        Dispatch { store, apps, default_reply, outbound, routing: Mutex::new(HashSet::new()), dedup }
     }
 
     /// Commits what a backend parsed from one provider request, then routes
@@ -43,7 +48,12 @@ impl Dispatch {
         messages: Vec<NewInbound>,
         reports: Vec<NewReport>,
     ) -> Result<InboundRecorded, StoreError> {
-        let recorded = self.store.record_inbound(backend, messages, reports).await?;
+        let report_count = reports.len();
+        let recorded = self.store.record_inbound(backend, messages, reports, self.dedup).await?;
+        metrics().inbound_stored(backend, recorded.messages.len(), report_count, recorded.duplicates);
+        if recorded.duplicates > 0 {
+            tracing::info!(backend, "{} repeated message(s) acknowledged, not stored again", recorded.duplicates);
+        }
         if recorded.reports_unmatched > 0 {
             tracing::info!(backend, "{} status report(s) matched no message", recorded.reports_unmatched);
         }
@@ -95,12 +105,15 @@ impl Dispatch {
                 }
                 // Still 'received' in the store: the periodic recovery picks it up.
                 Err(e) if attempt >= 60 => {
-                    tracing::error!(message = message.id, "could not record app outcome, leaving it for recovery: {e}");
+                    tracing::error!(
+                        message_id = message.id,
+                        "could not record app outcome, leaving it for recovery: {e}"
+                    );
                     return;
                 }
                 Err(e) => {
                     if attempt == 0 {
-                        tracing::error!(message = message.id, "could not record app outcome, retrying: {e}");
+                        tracing::error!(message_id = message.id, "could not record app outcome, retrying: {e}");
                     }
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(2));
@@ -114,11 +127,11 @@ impl Dispatch {
             match app.handle(message).await {
                 Ok(Handled::No) => continue,
                 Ok(Handled::Yes(replies)) => {
-                    tracing::debug!(message = message.id, app = app.name(), "handled");
+                    tracing::debug!(message_id = message.id, app = app.name(), "handled");
                     return (replies, None);
                 }
                 Err(e) => {
-                    tracing::warn!(message = message.id, app = app.name(), "app failed: {e:#}");
+                    tracing::warn!(message_id = message.id, app = app.name(), "app failed: {e:#}");
                     return (Vec::new(), Some(format!("{}: {e:#}", app.name())));
                 }
             }

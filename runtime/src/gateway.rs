@@ -95,8 +95,13 @@ pub async fn run_with(
 
     let outbound_wake = Arc::new(Notify::new());
     let apps = config.apps.build()?;
-    let dispatch =
-        Arc::new(Dispatch::new(store.clone(), apps, config.apps.default_reply.clone(), outbound_wake.clone()));
+    let dispatch = Arc::new(Dispatch::new(
+        store.clone(),
+        apps,
+        config.apps.default_reply.clone(),
+        outbound_wake.clone(),
+        config.dedup.windows(),
+    ));
 
     let released = store.release_leases().await?;
     if released > 0 {
@@ -122,6 +127,7 @@ pub async fn run_with(
         body_timeout: Duration::from_millis(config.http.body_timeout_ms),
         deployer,
         admin_token,
+        metrics_open: config.metrics_open(),
     });
     let listener =
         TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -20,6 +20,7 @@ pub mod dispatch;
 pub mod egress;
 pub mod gateway;
 pub mod limits;
+pub mod metrics;
 pub mod outbound;
 pub mod secrets;
 pub mod server;

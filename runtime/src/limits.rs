@@ -38,6 +38,10 @@ pub struct Limits {
     pub breaker_failures: u32,
     /// How long a paused backend stays paused (a redeploy resumes it at once).
     pub breaker_cooldown_ms: u64,
+    /// Provider requests per second, on average (0: no limit).
+    pub rate_per_second: u32,
+    /// Provider requests that may go out at once within the rate.
+    pub rate_burst: u32,
 }
 
 impl Default for Limits {
@@ -57,6 +61,8 @@ impl Default for Limits {
             queue_ms: 2_000,
             breaker_failures: 5,
             breaker_cooldown_ms: 30_000,
+            rate_per_second: 0,
+            rate_burst: 1,
         }
     }
 }

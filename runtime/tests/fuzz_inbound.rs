@@ -31,6 +31,7 @@ fn sandboxes() -> Vec<(String, Sandbox)> {
                 config_json: config.into(),
                 base_url: "http://gw/".into(),
                 reserved_slots: 0,
+                rate: None,
             };
             let sandbox = factory.build(&component, spec, Arc::new(MockTransport::new(Vec::new()))).unwrap();
             (name.to_string(), sandbox)

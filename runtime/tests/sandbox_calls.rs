@@ -55,6 +55,7 @@ async fn a_call_cut_by_its_wall_limit_abandons_its_provider_request() {
         config_json: format!(r#"{{"sendsms_url": "http://127.0.0.1:{port}/cgi-bin/sendsms"}}"#),
         base_url: "http://gw/".into(),
         reserved_slots: 0,
+        rate: None,
     };
     let sandbox = factory.build(&component, spec, Arc::new(NetworkTransport::new().unwrap())).unwrap();
     let message = OutgoingMessage {

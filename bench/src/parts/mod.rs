@@ -118,6 +118,7 @@ fn bench_sandbox(
         config_json: config,
         base_url: "http://gw/backends/bench/".into(),
         reserved_slots: 0,
+        rate: None,
     };
     factory.build(component, spec, transport)
 }

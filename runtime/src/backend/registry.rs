@@ -1,7 +1,7 @@
 //! The mounted backends: loading components, and looking them up by name.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context as _;
 
@@ -12,12 +12,16 @@ use crate::limits::Limits;
 use crate::secrets::Secrets;
 use crate::wasm::cache::{CompileCache, Compiled};
 use crate::wasm::engine::WasmEngine;
+use crate::wasm::rate::{Gcra, RateLimiter};
 use crate::wasm::transport::Transport;
 use crate::wasm::{Sandbox, SandboxFactory, SandboxSpec, validate};
 
 /// Instance slots every mounted backend version holds for itself, so that no
 /// other backend can take its last one.
 pub const RESERVED_SLOTS: u32 = 1;
+
+/// A backend's (rate, burst) and the limiter enforcing it.
+type RateEntry = ((u32, u32), Arc<Gcra>);
 
 /// Loads components and holds the active version of each backend.
 pub struct Registry {
@@ -27,6 +31,9 @@ pub struct Registry {
     public_url: String,
     defaults: Limits,
     active: RwLock<HashMap<String, Arc<MountedBackend>>>,
+    /// Each backend's send rate, kept across versions: a redeploy does not
+    /// reset how fast its provider is being called.
+    rates: Mutex<HashMap<String, RateEntry>>,
 }
 
 impl Registry {
@@ -39,7 +46,15 @@ impl Registry {
         defaults: Limits,
     ) -> anyhow::Result<Self> {
         let sandboxes = SandboxFactory::new(engine)?;
-        Ok(Registry { sandboxes, cache, transport, public_url, defaults, active: RwLock::new(HashMap::new()) })
+        Ok(Registry {
+            sandboxes,
+            cache,
+            transport,
+            public_url,
+            defaults,
+            active: RwLock::new(HashMap::new()),
+            rates: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The active version of `name`.
@@ -72,13 +87,15 @@ impl Registry {
     /// A sandbox for `backend` whose HTTP goes to `transport` (dry runs; it
     /// reserves no instance slots).
     pub fn sandbox_with(&self, backend: &MountedBackend, transport: Arc<dyn Transport>) -> anyhow::Result<Sandbox> {
-        let spec = SandboxSpec { reserved_slots: 0, ..self.spec_for(&backend.config)? };
+        let spec = SandboxSpec { reserved_slots: 0, rate: None, ..self.spec_for(&backend.config)? };
         self.sandboxes.build(backend.component(), spec, transport)
     }
 
     /// What a sandbox for `cfg` is given: its limits (defaults with its
     /// overrides), egress policy, resolved secrets, configuration and URL.
     pub fn spec_for(&self, cfg: &BackendConfig) -> anyhow::Result<SandboxSpec> {
+        let limits = self.defaults.with_overrides(cfg.limits.as_ref())?;
+        let rate = self.rate_for(&cfg.name, &limits);
         let secrets = cfg
             .secrets
             .iter()
@@ -88,11 +105,27 @@ impl Registry {
             name: cfg.name.clone(),
             policy: EgressPolicy::new(&cfg.allowed_hosts)?,
             secrets: Secrets::new(secrets),
-            limits: self.defaults.with_overrides(cfg.limits.as_ref())?,
+            limits,
             config_json: serde_json::to_string(&cfg.config)?,
             base_url: format!("{}/backends/{}/", self.public_url, cfg.name),
             reserved_slots: RESERVED_SLOTS,
+            rate,
         })
+    }
+
+    /// The send rate of backend `name`, the same limiter while its rate stays the same.
+    fn rate_for(&self, name: &str, limits: &Limits) -> Option<Arc<dyn RateLimiter>> {
+        let mut rates = self.rates.lock().unwrap_or_else(|e| e.into_inner());
+        if limits.rate_per_second == 0 {
+            rates.remove(name);
+            return None;
+        }
+        let wanted = (limits.rate_per_second, limits.rate_burst);
+        let entry = rates.entry(name.to_string()).or_insert_with(|| (wanted, Arc::new(Gcra::new(wanted.0, wanted.1))));
+        if entry.0 != wanted {
+            *entry = (wanted, Arc::new(Gcra::new(wanted.0, wanted.1)));
+        }
+        Some(entry.1.clone())
     }
 
     /// Reads the component named by `cfg.component`.

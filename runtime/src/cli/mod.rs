@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 
 pub mod admin_client;
 
@@ -13,6 +13,9 @@ pub mod admin_client;
 #[derive(Parser)]
 #[command(name = "smsgw", version)]
 pub struct Cli {
+    /// Log as `text` (for people) or `json` (one object per line, for log collectors).
+    #[arg(long, global = true, env = "SMSGW_LOG_FORMAT", value_enum)]
+    pub log_format: Option<crate::config::LogFormat>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -101,18 +104,16 @@ impl ServeArgs {
 /// Runs the command line; the binary's `main` is this.
 pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn")),
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, never in a log file.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // The serve command's configuration may choose the log format.
+    let serve_config = match &cli.command {
+        Command::Serve(args) => Some(args.config()?),
+        _ => None,
+    };
+    let format = cli.log_format.or(serve_config.as_ref().map(|c| c.log_format)).unwrap_or(LogFormat::Text);
+    init_logging(format);
     match cli.command {
-        Command::Serve(args) => {
-            let config = args.config()?;
+        Command::Serve(_) => {
+            let config = serve_config.expect("loaded above");
             let runtime = tokio::runtime::Runtime::new()?;
             let result = runtime.block_on(crate::gateway::run(config, shutdown_signal()));
             // What is left (a client that never finished, a blocking task) does not hold up the exit.
@@ -150,6 +151,18 @@ pub fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(admin_client::run(connection, command))
         }
+    }
+}
+
+/// Logs to stderr: `RUST_LOG` picks what, `format` how; colour codes only
+/// for a person at a terminal, never in a log file.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
     }
 }
 

@@ -17,6 +17,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::backend::{Registry, contract};
 use crate::config::OutboundConfig;
+use crate::metrics::metrics;
 use crate::store::{AttemptResult, ClaimRequest, ClaimedSend, MessageId, QueueStore, now_ms};
 
 mod attempt;
@@ -45,6 +46,18 @@ const MAX_CLAIM_BATCH: usize = 64;
 
 /// How often leases are checked for ones that expired unfinished.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// The word for an attempt's outcome in the metrics.
+fn outcome_name(result: &AttemptResult, call_failed: bool) -> &'static str {
+    match (result.sent.is_empty(), result.failed.is_empty(), result.retry.is_empty()) {
+        _ if call_failed => "failed",
+        _ if result.throttled => "throttled",
+        (false, true, true) => "sent",
+        (false, _, _) => "partial",
+        (true, false, true) => "permanent",
+        _ => "retryable",
+    }
+}
 
 /// One backend's share of the queue: its own send slots and the messages
 /// claimed for it. A slow provider fills its own lane only.
@@ -182,7 +195,7 @@ impl Outbound {
         let retry = job.identities.clone();
         let retry_at = self.retry.retry_at(&job, None);
         if let Err(e) = tokio::spawn(async move { this.attempt(&lane2, job).await }).await {
-            tracing::error!(message = id, "send attempt panicked: {e}");
+            tracing::error!(message_id = id, "send attempt panicked: {e}");
             let result = AttemptResult {
                 retry,
                 retry_at,
@@ -202,13 +215,13 @@ impl Outbound {
         let Some(backend) = self.registry.get(&job.backend) else {
             let reason = format!("backend '{}' is not mounted", job.backend);
             if let Err(e) = self.store.fail_message(job.id, reason).await {
-                tracing::error!(message = job.id, "could not record failure: {e}");
+                tracing::error!(message_id = job.id, "could not record failure: {e}");
             }
             return;
         };
         if let Some(until) = backend.paused_until() {
             if let Err(e) = self.store.postpone(job.id, until).await {
-                tracing::error!(message = job.id, "could not postpone: {e}");
+                tracing::error!(message_id = job.id, "could not postpone: {e}");
             }
             return;
         }
@@ -221,16 +234,18 @@ impl Outbound {
             _ = async { drop(stopping.wait_for(|stop| *stop).await) } => {
                 // Stopping before it was sent: back to the queue, not an attempt.
                 if let Err(e) = self.store.postpone(job.id, now_ms()).await {
-                    tracing::error!(message = job.id, "could not return to the queue: {e}");
+                    tracing::error!(message_id = job.id, "could not return to the queue: {e}");
                 }
                 return;
             }
         };
         let Ok(_slot) = slot else { return };
         let output = self.sender.send(&backend, message).await;
+        let call_failed = output.result.is_err();
         let result = self.retry.interpret(&job, output.result);
+        metrics().send_attempt(&job.backend, outcome_name(&result, call_failed));
         tracing::info!(
-            message = job.id,
+            message_id = job.id,
             backend = job.backend.as_str(),
             sent = result.sent.len(),
             failed = result.failed.len(),
@@ -252,12 +267,12 @@ impl Outbound {
             match self.store.finish_attempt(id, result.clone()).await {
                 Ok(()) => return,
                 Err(e) if started.elapsed() > LEASE / 2 => {
-                    tracing::error!(message = id, "could not record send attempt, giving up: {e}");
+                    tracing::error!(message_id = id, "could not record send attempt, giving up: {e}");
                     return;
                 }
                 Err(e) => {
                     if delay == Duration::from_millis(50) {
-                        tracing::error!(message = id, "could not record send attempt, retrying: {e}");
+                        tracing::error!(message_id = id, "could not record send attempt, retrying: {e}");
                     }
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(2));

@@ -43,7 +43,7 @@ fn deploy_error(e: DeployError) -> Response {
 }
 
 /// Compares without an early exit, so timing does not reveal the token.
-fn same_token(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn same_token(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

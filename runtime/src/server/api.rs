@@ -4,16 +4,18 @@ use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sha2::Digest as _;
 
 use super::AppState;
 use super::reply::error;
-use crate::store::{Direction, MessageFilter, MessageStatus, NewOutbound};
+use crate::store::{Direction, Enqueued, MessageFilter, MessageStatus, NewOutbound};
 
 /// Longest text accepted for an outgoing message, in bytes.
 const MAX_TEXT_BYTES: usize = 64 * 1024;
@@ -34,10 +36,30 @@ struct CreateMessage {
     context: serde_json::Map<String, serde_json::Value>,
 }
 
-async fn create(State(state): State<Arc<AppState>>, body: Result<Json<CreateMessage>, JsonRejection>) -> Response {
-    let Json(req) = match body {
+/// How long an `Idempotency-Key` is remembered.
+const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+/// `POST /messages`. With an `Idempotency-Key` header, a repeat of the same
+/// request within 24 h returns the message the first one queued.
+async fn create(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
+    let Json(raw) = match body {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let key = match headers.get("idempotency-key").map(|v| v.to_str().map(str::trim)) {
+        None => None,
+        Some(Ok(k)) if !k.is_empty() && k.len() <= 255 => Some(k.to_string()),
+        Some(_) => return error(StatusCode::BAD_REQUEST, "Idempotency-Key must be 1-255 visible characters"),
+    };
+    // Keys are sorted in serde_json's map: the same request hashes the same.
+    let request_hash = hex::encode(sha2::Sha256::digest(raw.to_string().as_bytes()));
+    let req: CreateMessage = match serde_json::from_value(raw) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid message: {e}")),
     };
     if state.registry.get(&req.backend).is_none() {
         return error(StatusCode::UNPROCESSABLE_ENTITY, format!("no backend named '{}'", req.backend));
@@ -84,11 +106,32 @@ async fn create(State(state): State<Arc<AppState>>, body: Result<Json<CreateMess
     }
     let message =
         NewOutbound { backend: req.backend, text: req.text, identities: to, in_response_to, context: req.context };
-    match state.store.enqueue(message).await {
-        Ok(id) => {
+    let Some(key) = key else {
+        return match state.store.enqueue(message).await {
+            Ok(id) => {
+                state.outbound_wake.notify_waiters();
+                (StatusCode::ACCEPTED, Json(json!({ "id": id, "status": "queued" }))).into_response()
+            }
+            Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        };
+    };
+    match state.store.enqueue_idempotent(message, &key, &request_hash, IDEMPOTENCY_WINDOW_MS).await {
+        Ok(Enqueued::New(id)) => {
             state.outbound_wake.notify_waiters();
             (StatusCode::ACCEPTED, Json(json!({ "id": id, "status": "queued" }))).into_response()
         }
+        Ok(Enqueued::Replayed(id)) => {
+            let status = match state.store.get(id).await {
+                Ok(Some(m)) => m.status.as_str().to_string(),
+                _ => "queued".into(),
+            };
+            let body = Json(json!({ "id": id, "status": status }));
+            (StatusCode::ACCEPTED, [("idempotent-replayed", "true")], body).into_response()
+        }
+        Ok(Enqueued::KeyReused) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("Idempotency-Key '{key}' was used for a different request within 24 h"),
+        ),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }

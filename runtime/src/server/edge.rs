@@ -15,6 +15,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
+use crate::metrics::metrics;
+
 /// Connections beyond `max_connections` that are still accepted, to answer
 /// `/healthz` (and a 503 to anything else): a load balancer can tell "busy"
 /// from "down".
@@ -36,6 +38,7 @@ struct Counted(Arc<AtomicUsize>);
 impl Drop for Counted {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
+        metrics().connections(-1);
     }
 }
 
@@ -74,6 +77,7 @@ pub async fn serve(
         };
         let count = open.fetch_add(1, Ordering::Relaxed) + 1;
         let counted = Counted(open.clone());
+        metrics().connections(1);
         if count > limits.max_connections + HEALTH_RESERVE {
             continue; // closed at once: the cap protects everyone already connected
         }

@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::reply::plain;
-use crate::backend::InboundFailure;
+use crate::backend::{InboundFailure, MountedBackend};
+use crate::metrics::metrics;
 use crate::store::now_ms;
 use crate::wasm::bindings::types::{HttpRequest, HttpResponse};
 
@@ -24,7 +25,14 @@ pub async fn handle(
     let Some(backend) = state.registry.get(&name) else {
         return plain(StatusCode::NOT_FOUND, format!("no backend named '{name}'"));
     };
-    let http_request = match to_backend_request(&state, &name, request).await {
+    let response = answer(&state, &backend, &name, request).await;
+    metrics().inbound_request(&name, response.status().as_u16());
+    response
+}
+
+/// Everything after the backend is known: parse, store, reply.
+async fn answer(state: &AppState, backend: &MountedBackend, name: &str, request: Request) -> Response {
+    let http_request = match to_backend_request(state, name, request).await {
         Ok(r) => r,
         Err(response) => return response,
     };
@@ -32,8 +40,8 @@ pub async fn handle(
         Ok(parsed) => parsed,
         Err(failure) => return failure_response(failure),
     };
-    if let Err(e) = state.dispatch.accept(&name, parsed.messages, parsed.reports).await {
-        tracing::error!(backend = name.as_str(), "could not store inbound request: {e}");
+    if let Err(e) = state.dispatch.accept(name, parsed.messages, parsed.reports).await {
+        tracing::error!(backend = name, "could not store inbound request: {e}");
         return plain(StatusCode::SERVICE_UNAVAILABLE, "could not store the message, retry later");
     }
     match parsed.response {

@@ -6,6 +6,7 @@ mod admin;
 mod api;
 pub mod edge;
 mod inbound;
+mod metrics;
 pub mod reply;
 
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub deployer: Arc<Deployer>,
     /// `None` disables the admin API.
     pub admin_token: Option<String>,
+    /// `/metrics` needs no token.
+    pub metrics_open: bool,
 }
 
 /// The gateway's routes, with `extra` (see [`crate::gateway::Extensions`]) merged in.
@@ -39,6 +42,7 @@ pub fn routes(state: Arc<AppState>, extra: HttpRouter<Arc<AppState>>) -> HttpRou
     let body_timeout = state.body_timeout;
     HttpRouter::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics::scrape))
         .route("/backends/{name}", any(inbound::handle))
         .route("/backends/{name}/", any(inbound::handle))
         .route("/backends/{name}/{*rest}", any(inbound::handle))

@@ -14,13 +14,15 @@ pub use types::*;
 /// Inbound messages and the lookups the API makes.
 #[async_trait::async_trait]
 pub trait MessageStore: Send + Sync {
-    /// Stores parsed inbound messages and applies status reports, atomically;
-    /// returns the messages as stored.
+    /// Stores parsed inbound messages (except those already stored within
+    /// `dedup`'s windows) and applies status reports, atomically; returns the
+    /// messages as stored.
     async fn record_inbound(
         &self,
         backend: &str,
         messages: Vec<NewInbound>,
         reports: Vec<NewReport>,
+        dedup: DedupWindows,
     ) -> Result<InboundRecorded, StoreError>;
 
     /// Inbound messages the apps have not finished with, oldest first.
@@ -40,6 +42,9 @@ pub trait MessageStore: Send + Sync {
 
     /// Recent messages, newest first.
     async fn list(&self, filter: MessageFilter) -> Result<Vec<Message>, StoreError>;
+
+    /// Messages not done with (`received`, `queued`, `sending`), per status.
+    async fn pending(&self) -> Result<Vec<Pending>, StoreError>;
 }
 
 /// The outbound queue: leases, attempts and their outcomes.
@@ -47,6 +52,16 @@ pub trait MessageStore: Send + Sync {
 pub trait QueueStore: Send + Sync {
     /// Queues an outgoing message for every identity.
     async fn enqueue(&self, message: NewOutbound) -> Result<MessageId, StoreError>;
+
+    /// Queues `message` unless `key` was used within `window_ms`: then the
+    /// first message's id when `request_hash` matches, or a refusal.
+    async fn enqueue_idempotent(
+        &self,
+        message: NewOutbound,
+        key: &str,
+        request_hash: &str,
+        window_ms: Millis,
+    ) -> Result<Enqueued, StoreError>;
 
     /// Leases due outbound messages as `claim` says, oldest first within each
     /// backend and backends taking turns, in one transaction (one commit for a

@@ -209,6 +209,25 @@ pub struct MessageFilter {
     pub limit: usize,
 }
 
+/// How many messages wait in one status, and since when the oldest.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub status: MessageStatus,
+    pub count: u64,
+    pub oldest_created_at: Option<Millis>,
+}
+
+/// What queueing a message under an idempotency key did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Queued now, with this id.
+    New(MessageId),
+    /// The key was used before for the same request: that message's id.
+    Replayed(MessageId),
+    /// The key was used before for a different request.
+    KeyReused,
+}
+
 /// Which due messages one claim may lease.
 #[derive(Debug, Clone)]
 pub struct ClaimRequest {
@@ -276,11 +295,28 @@ pub struct InboundMessage {
     pub received_at: Option<Millis>,
 }
 
+/// When a message a provider sends again is the same message: providers
+/// retry callbacks they think failed.
+#[derive(Debug, Clone, Copy)]
+pub struct DedupWindows {
+    /// Same backend and provider message id within this long (0: off).
+    pub provider_id_ms: Millis,
+    /// No provider id: same backend, sender and text within this long (0: off).
+    pub same_text_ms: Millis,
+}
+
+impl DedupWindows {
+    /// Nothing is ever a duplicate.
+    pub const OFF: DedupWindows = DedupWindows { provider_id_ms: 0, same_text_ms: 0 };
+}
+
 /// What an inbound request changed.
 #[derive(Debug, Clone, Default)]
 pub struct InboundRecorded {
-    /// The messages as stored, in the order the backend returned them.
+    /// The messages stored, in the order the backend returned them.
     pub messages: Vec<InboundMessage>,
+    /// Messages not stored because they were already (a repeated callback).
+    pub duplicates: usize,
     pub reports_matched: usize,
     pub reports_unmatched: usize,
 }

@@ -10,6 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::cpu::CpuMeter;
 use super::guest_log::GuestLog;
 use super::limiter::CallLimiter;
+use super::rate::RateLimiter;
 use super::transport::Transport;
 use crate::egress::EgressPolicy;
 use crate::limits::Limits;
@@ -29,6 +30,8 @@ pub struct BackendShared {
     pub secrets: Secrets,
     pub transport: Arc<dyn Transport>,
     pub log: GuestLog,
+    /// The provider's send rate, shared by every version of the backend.
+    pub rate: Option<Arc<dyn RateLimiter>>,
 }
 
 /// Per-call state inside the `Store`.

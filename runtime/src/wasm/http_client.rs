@@ -8,14 +8,20 @@ use super::bindings::http_client::{Error, Host, Request, Response};
 use super::host_state::HostState;
 use super::request_policy;
 use super::transport::PreparedRequest;
+use crate::metrics::metrics;
 
 impl Host for HostState {
     async fn fetch(&mut self, req: Request) -> wasmtime::Result<Result<Response, Error>> {
         let result = match self.prepare(req) {
             Ok(prepared) => {
+                if let Some(rate) = &self.backend.rate {
+                    rate.acquire().await;
+                }
                 let sensitive = prepared.sensitive.clone();
                 let transport = self.backend.transport.clone();
+                let started = std::time::Instant::now();
                 let result = transport.send(prepared).await;
+                metrics().provider_request(&self.backend.name, started.elapsed());
                 self.redact(result, &sensitive)
             }
             Err(e) => self.redact(Err(e), &[]),
@@ -63,6 +69,9 @@ impl HostState {
     /// Denials are worth an operator's attention; other failures are the provider's.
     /// Either way the text is the guest's, so it goes through the guest log.
     fn note_http_error(&self, e: &Error) {
+        if matches!(e, Error::Denied(_)) {
+            metrics().egress_denial(&self.backend.name);
+        }
         let level = if matches!(e, Error::Denied(_)) { tracing::Level::WARN } else { tracing::Level::DEBUG };
         let what =
             if matches!(e, Error::Denied(_)) { "outbound request denied: " } else { "outbound request failed: " };

@@ -11,6 +11,7 @@ pub mod host_state;
 pub mod http_client;
 pub mod limiter;
 pub mod log;
+pub mod rate;
 pub mod request_policy;
 pub mod sandbox;
 pub mod slots;

@@ -23,10 +23,12 @@ use super::engine::WasmEngine;
 use super::guest_log::GuestLog;
 use super::host_state::{BackendShared, HostState};
 use super::limiter::CallLimiter;
+use super::rate::RateLimiter;
 use super::slots::Slots;
 use super::transport::Transport;
 use crate::egress::EgressPolicy;
 use crate::limits::Limits;
+use crate::metrics::metrics;
 use crate::secrets::Secrets;
 
 /// Epoch ticks a guest runs before the deadline callback looks at it.
@@ -46,6 +48,8 @@ pub struct SandboxSpec {
     /// Instance slots held for this backend alone (see [`Slots`]); 0 for
     /// sandboxes that only live for a tool run.
     pub reserved_slots: u32,
+    /// The backend's provider send rate, if it has one.
+    pub rate: Option<Arc<dyn RateLimiter>>,
 }
 
 /// Builds sandboxes: the one place that links components against the host.
@@ -82,11 +86,11 @@ impl SandboxFactory {
         // checks the one function it runs.
         BackendPre::new(pre.clone())?;
         let exports = AdapterExports::new(component)?;
-        let SandboxSpec { name, policy, secrets, limits, config_json, base_url, reserved_slots } = spec;
+        let SandboxSpec { name, policy, secrets, limits, config_json, base_url, reserved_slots, rate } = spec;
         let slots = Slots::new(limits.concurrency, reserved_slots);
         let context = BackendContext { name: name.clone(), config: config_json, base_url };
         let log = GuestLog::new(&name, secrets.clone());
-        let shared = Arc::new(BackendShared { name, policy, secrets, transport, log });
+        let shared = Arc::new(BackendShared { name, policy, secrets, transport, log, rate });
         Ok(Sandbox { pre, exports, shared, limits, context, slots })
     }
 }
@@ -107,6 +111,17 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// One word for the metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Busy(_) => "busy",
+            CallError::CpuLimit(_) => "cpu",
+            CallError::WallLimit(_) => "wall",
+            CallError::Trap(_) => "trap",
+            CallError::Instantiate(_) => "instantiate",
+        }
+    }
+
     /// True for conditions caused by load rather than by the component.
     pub fn is_busy(&self) -> bool {
         matches!(self, CallError::Busy(_))
@@ -189,16 +204,16 @@ impl Sandbox {
 
     /// Runs `parse-incoming` on a fresh instance.
     pub async fn parse_incoming(&self, request: HttpRequest) -> CallOutput<Result<Incoming, ParseError>> {
-        self.call(&self.exports.parse_incoming, (&self.context, &request)).await
+        self.call("parse-incoming", &self.exports.parse_incoming, (&self.context, &request)).await
     }
 
     /// Runs `send` on a fresh instance.
     pub async fn send(&self, message: OutgoingMessage) -> CallOutput<Result<Vec<SentIdentity>, SendError>> {
-        self.call(&self.exports.send, (&self.context, &message)).await
+        self.call("send", &self.exports.send, (&self.context, &message)).await
     }
 
     /// Instantiates, calls the export at `func` with `params`, and drops the instance.
-    async fn call<P, R>(&self, func: &ComponentExportIndex, params: P) -> CallOutput<R>
+    async fn call<P, R>(&self, call: &'static str, func: &ComponentExportIndex, params: P) -> CallOutput<R>
     where
         P: ComponentNamedList + Lower + Send + Sync,
         R: Send + Sync + 'static,
@@ -208,6 +223,7 @@ impl Sandbox {
         let queue = Duration::from_millis(self.limits.queue_ms);
         // A slot first: pool exhaustion would fail the call, waiting does not.
         let Some(_slot) = self.slots.acquire(queue).await else {
+            metrics().call_failure(&self.shared.name, "busy");
             return CallOutput { result: Err(CallError::Busy(queue)), log: Vec::new(), elapsed: started.elapsed() };
         };
 
@@ -241,7 +257,7 @@ impl Sandbox {
             store.set_epoch_deadline(ticks);
             func.call_async(&mut store, params).await.map(|(r,)| r).map_err(|e| (false, e))
         };
-        let outcome = tokio::time::timeout(wall, metered(meter, run)).await;
+        let outcome = tokio::time::timeout(wall, metered(meter.clone(), run)).await;
         let result = match outcome {
             Err(_) => Err(CallError::WallLimit(self.limits.wall_ms)),
             Ok(Ok(value)) => Ok(value),
@@ -257,7 +273,9 @@ impl Sandbox {
                 log.push(format!("{stream}: {text}"));
             }
         }
+        metrics().call(&self.shared.name, call, started.elapsed(), meter.used());
         if let Err(e) = &result {
+            metrics().call_failure(&self.shared.name, e.kind());
             // Trap messages quote the guest's own function names: guest text.
             self.shared.log.emit(tracing::Level::WARN, "call failed: ", &e.to_string());
         }

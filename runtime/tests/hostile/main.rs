@@ -30,6 +30,9 @@ const CLIENTS: usize = 4;
 /// Admin token of the gateways that need the admin API.
 pub const TOKEN: &str = "hostile-suite-admin-token-0123";
 
+/// Numbers the neighbour's messages across every phase.
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
 /// Runs the tests of this binary one at a time.
 pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -105,8 +108,10 @@ pub async fn load(gw: &Gateway, during: impl std::future::Future<Output = ()>) -
             // Bounded by count as well as time.
             while !stop.load(Ordering::Relaxed) && n < 200_000 {
                 n += 1;
+                // Unique across phases: a repeat would be taken for a provider's retry.
+                let unique = NEXT.fetch_add(1, Ordering::Relaxed);
                 let sent = Instant::now();
-                let r = http.get(format!("{url}?identity=c{c}&text=hello+{n}")).send().await;
+                let r = http.get(format!("{url}?identity=c{c}&text=hello+{unique}")).send().await;
                 latencies.lock().unwrap().push(sent.elapsed());
                 match r {
                     Ok(r) if r.status() == 200 => ok.fetch_add(1, Ordering::Relaxed),

@@ -16,6 +16,27 @@ fn rank(status: RecipientStatus) -> u8 {
     }
 }
 
+/// True when `m` was stored before within the dedup windows: by the
+/// provider's id, or (with none) by sender and text.
+fn already_stored(conn: &Connection, backend: &str, m: &NewInbound, dedup: DedupWindows) -> Result<bool, StoreError> {
+    let now = now_ms();
+    let found = match &m.external_id {
+        Some(external_id) if dedup.provider_id_ms > 0 => conn
+            .prepare_cached(
+                "SELECT 1 FROM messages WHERE direction = 'in' AND backend = ?1 AND external_id = ?2 AND created_at >= ?3 LIMIT 1",
+            )?
+            .exists(params![backend, external_id, now - dedup.provider_id_ms])?,
+        None if dedup.same_text_ms > 0 => conn
+            .prepare_cached(
+                "SELECT 1 FROM messages WHERE direction = 'in' AND backend = ?1 AND identity = ?2 AND created_at >= ?3
+                 AND text = ?4 AND external_id IS NULL LIMIT 1",
+            )?
+            .exists(params![backend, m.identity, now - dedup.same_text_ms, m.text])?,
+        _ => false,
+    };
+    Ok(found)
+}
+
 /// (message id, identity, status) of the recipients of `backend` whose
 /// `column` equals `key`, restricted to `identity` when the report names one.
 fn report_targets(
@@ -94,11 +115,16 @@ impl MessageStore for SqliteStore {
         backend: &str,
         messages: Vec<NewInbound>,
         reports: Vec<NewReport>,
+        dedup: DedupWindows,
     ) -> Result<InboundRecorded, StoreError> {
         let backend = backend.to_string();
         self.run(move |conn| {
             let mut recorded = InboundRecorded::default();
             for m in &messages {
+                if already_stored(conn, &backend, m, dedup)? {
+                    recorded.duplicates += 1;
+                    continue;
+                }
                 let id = insert_message(
                     conn,
                     NewRow {
@@ -216,6 +242,28 @@ impl MessageStore for SqliteStore {
                 }
             }
             Ok(messages)
+        })
+        .await
+    }
+
+    async fn pending(&self) -> Result<Vec<Pending>, StoreError> {
+        self.run(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT status, COUNT(*), MIN(created_at) FROM messages
+                 WHERE status IN ('received', 'queued', 'sending') GROUP BY status",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let status: String = r.get(0)?;
+                Ok((status, r.get::<_, i64>(1)?, r.get::<_, Option<i64>>(2)?))
+            })?;
+            let mut pending = Vec::new();
+            for row in rows {
+                let (status, count, oldest_created_at) = row?;
+                if let Some(status) = MessageStatus::parse(&status) {
+                    pending.push(Pending { status, count: count as u64, oldest_created_at });
+                }
+            }
+            Ok(pending)
         })
         .await
     }

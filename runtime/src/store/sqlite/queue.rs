@@ -108,6 +108,35 @@ impl QueueStore for SqliteStore {
         self.run(move |conn| enqueue_on(conn, &message)).await
     }
 
+    async fn enqueue_idempotent(
+        &self,
+        message: NewOutbound,
+        key: &str,
+        request_hash: &str,
+        window_ms: Millis,
+    ) -> Result<Enqueued, StoreError> {
+        let (key, request_hash) = (key.to_string(), request_hash.to_string());
+        self.run(move |conn| {
+            let now = now_ms();
+            // Keys older than the window are forgotten (and may be used again).
+            conn.prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?.execute([now - window_ms])?;
+            let earlier: Option<(String, MessageId)> = conn
+                .prepare_cached("SELECT request_hash, message_id FROM idempotency_keys WHERE key = ?1")?
+                .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            if let Some((hash, id)) = earlier {
+                return Ok(if hash == request_hash { Enqueued::Replayed(id) } else { Enqueued::KeyReused });
+            }
+            let id = enqueue_on(conn, &message)?;
+            conn.prepare_cached(
+                "INSERT INTO idempotency_keys (key, request_hash, message_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![key, request_hash, id, now])?;
+            Ok(Enqueued::New(id))
+        })
+        .await
+    }
+
     async fn claim_due(&self, claim: ClaimRequest) -> Result<Vec<ClaimedSend>, StoreError> {
         self.run(move |conn| {
             let sql = format!(

@@ -25,6 +25,11 @@ CREATE INDEX IF NOT EXISTS messages_due ON messages(next_attempt_at) WHERE next_
 CREATE INDEX IF NOT EXISTS messages_unprocessed ON messages(id) WHERE direction = 'in' AND status = 'received';
 CREATE INDEX IF NOT EXISTS messages_by_backend ON messages(backend, id);
 CREATE INDEX IF NOT EXISTS messages_queued ON messages(backend, next_attempt_at, id) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS messages_inbound_by_external_id ON messages(backend, external_id, created_at)
+    WHERE direction = 'in' AND external_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_pending ON messages(status, created_at)
+    WHERE status IN ('received', 'queued', 'sending');
+CREATE INDEX IF NOT EXISTS messages_inbound_by_sender ON messages(backend, identity, created_at) WHERE direction = 'in';
 CREATE TABLE IF NOT EXISTS recipients (
     message_id  INTEGER NOT NULL REFERENCES messages(id),
     identity    TEXT NOT NULL,
@@ -47,6 +52,13 @@ CREATE TABLE IF NOT EXISTS backend_versions (
     deleted     INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (name, version)
 );
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    key          TEXT PRIMARY KEY,
+    request_hash TEXT NOT NULL,
+    message_id   INTEGER NOT NULL REFERENCES messages(id),
+    created_at   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_by_age ON idempotency_keys(created_at);
 CREATE TABLE IF NOT EXISTS reports (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     backend     TEXT NOT NULL,

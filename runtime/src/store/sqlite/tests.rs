@@ -26,7 +26,7 @@ async fn inbound_is_stored_and_completed_once() {
         received_at: None,
         fields: vec![("k".into(), "v".into())],
     };
-    let recorded = store.record_inbound("http", vec![msg], vec![]).await.unwrap();
+    let recorded = store.record_inbound("http", vec![msg], vec![], DedupWindows::OFF).await.unwrap();
     assert_eq!(recorded.messages.len(), 1);
     let id = recorded.messages[0].id;
     assert_eq!(store.unprocessed_inbound(10).await.unwrap().len(), 1);
@@ -141,8 +141,10 @@ async fn reports_update_recipients_by_gateway_or_provider_id_and_never_regress()
     };
     let late_sent = NewReport { status: RecipientStatus::Sent, ..by_provider_id.clone() };
     let unknown = NewReport { external_id: Some("nope".into()), ..by_provider_id.clone() };
-    let r =
-        store.record_inbound("http", vec![], vec![by_gateway_id, by_provider_id, late_sent, unknown]).await.unwrap();
+    let r = store
+        .record_inbound("http", vec![], vec![by_gateway_id, by_provider_id, late_sent, unknown], DedupWindows::OFF)
+        .await
+        .unwrap();
     assert_eq!((r.reports_matched, r.reports_unmatched), (3, 1));
     let m = store.get(id).await.unwrap().unwrap();
     assert_eq!(m.status.as_str(), "delivered");
@@ -205,7 +207,7 @@ async fn a_report_arriving_before_the_attempt_is_recorded_still_counts() {
         status: RecipientStatus::Delivered,
         detail: None,
     };
-    store.record_inbound("http", vec![], vec![report]).await.unwrap();
+    store.record_inbound("http", vec![], vec![report], DedupWindows::OFF).await.unwrap();
     let sent = AttemptResult { sent: vec![("a".into(), Some("ext".into()))], ..Default::default() };
     store.finish_attempt(id, sent).await.unwrap();
     let m = store.get(id).await.unwrap().unwrap();
@@ -240,4 +242,37 @@ async fn futures_ids(store: &SqliteStore, backend: &str, n: usize) -> Vec<Messag
         ids.push(store.enqueue(NewOutbound { backend: backend.into(), ..outbound(&["1"]) }).await.unwrap());
     }
     ids
+}
+
+#[tokio::test]
+async fn repeated_callbacks_are_stored_once() {
+    let (_dir, store) = store();
+    let windows = DedupWindows { provider_id_ms: 60_000, same_text_ms: 60_000 };
+    let with_id = |id: &str| NewInbound {
+        identity: "+1".into(),
+        text: "hi".into(),
+        external_id: Some(id.into()),
+        received_at: None,
+        fields: Vec::new(),
+    };
+    let first = store.record_inbound("k", vec![with_id("a")], vec![], windows).await.unwrap();
+    let again = store.record_inbound("k", vec![with_id("a"), with_id("b")], vec![], windows).await.unwrap();
+    assert_eq!((first.messages.len(), again.messages.len(), again.duplicates), (1, 1, 1));
+    let other_backend = store.record_inbound("v", vec![with_id("a")], vec![], windows).await.unwrap();
+    assert_eq!(other_backend.duplicates, 0, "ids are per backend");
+    let no_id = NewInbound { external_id: None, ..with_id("") };
+    let once = store.record_inbound("k", vec![no_id.clone(), no_id.clone()], vec![], windows).await.unwrap();
+    assert_eq!((once.messages.len(), once.duplicates), (1, 1), "same sender and text, no id");
+    let off = store.record_inbound("k", vec![no_id], vec![], DedupWindows::OFF).await.unwrap();
+    assert_eq!(off.duplicates, 0);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_queues_once() {
+    let (_dir, store) = store();
+    let first = store.enqueue_idempotent(outbound(&["1"]), "k1", "h1", 60_000).await.unwrap();
+    let Enqueued::New(id) = first else { panic!("{first:?}") };
+    assert_eq!(store.enqueue_idempotent(outbound(&["1"]), "k1", "h1", 60_000).await.unwrap(), Enqueued::Replayed(id));
+    assert_eq!(store.enqueue_idempotent(outbound(&["2"]), "k1", "h2", 60_000).await.unwrap(), Enqueued::KeyReused);
+    assert!(matches!(store.enqueue_idempotent(outbound(&["1"]), "k2", "h1", 60_000).await.unwrap(), Enqueued::New(_)));
 }

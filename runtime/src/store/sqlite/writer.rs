@@ -6,6 +6,7 @@ use std::sync::mpsc;
 
 use rusqlite::Connection;
 
+use crate::metrics::metrics;
 use crate::store::StoreError;
 
 /// Operations run per transaction at most.
@@ -53,7 +54,9 @@ pub(super) fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
             }
             completions.push(done);
         }
+        let committing = std::time::Instant::now();
         let commit = conn.execute_batch("COMMIT").map_err(|e| StoreError::Database(e.to_string()));
+        metrics().store_commit(committing.elapsed());
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
