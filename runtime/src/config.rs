@@ -51,6 +51,8 @@ pub struct Config {
     /// Who may read `/metrics`: `auto` (anyone when listening on loopback,
     /// else the admin token), `open` or `token`.
     pub metrics_auth: MetricsAuth,
+    /// Every exchange between providers and backends, per backend.
+    pub channel_log: crate::channel_log::ChannelLogConfig,
 }
 
 impl Default for Config {
@@ -72,6 +74,7 @@ impl Default for Config {
             dedup: DedupConfig::default(),
             log_format: LogFormat::Text,
             metrics_auth: MetricsAuth::Auto,
+            channel_log: Default::default(),
         }
     }
 }

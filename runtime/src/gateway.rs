@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 use std::time::{Duration, Instant};
 
 use crate::backend::Registry;
+use crate::channel_log::ChannelLog;
 use crate::config::Config;
 use crate::data_dir::DataDirLock;
 use crate::deploy::Deployer;
@@ -62,7 +63,11 @@ pub async fn run_with(
     let cache = CompileCache::new(&config.data_dir.join("compiled"), engine.engine())?;
     let transport = Arc::new(NetworkTransport::new()?);
     let public_url = config.public_url();
-    let registry = Arc::new(Registry::new(engine, cache, transport, public_url.clone(), config.limits.clone())?);
+    let channel_log = ChannelLog::start(store.clone(), &config.channel_log);
+    let registry = Arc::new(
+        Registry::new(engine, cache, transport, public_url.clone(), config.limits.clone())?
+            .with_channel_log(channel_log.clone()),
+    );
 
     for backend in &config.backends {
         let wasm =
@@ -128,6 +133,7 @@ pub async fn run_with(
         deployer,
         admin_token,
         metrics_open: config.metrics_open(),
+        channel_log,
     });
     let listener =
         TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -12,6 +12,7 @@
 pub mod apps;
 pub mod authoring;
 pub mod backend;
+pub mod channel_log;
 pub mod cli;
 pub mod config;
 pub mod data_dir;

@@ -32,6 +32,7 @@ fn sandboxes() -> Vec<(String, Sandbox)> {
                 base_url: "http://gw/".into(),
                 reserved_slots: 0,
                 rate: None,
+                channel_log: None,
             };
             let sandbox = factory.build(&component, spec, Arc::new(MockTransport::new(Vec::new()))).unwrap();
             (name.to_string(), sandbox)

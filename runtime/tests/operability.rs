@@ -162,3 +162,58 @@ async fn json_logs_are_one_object_a_line_without_colour() {
         assert!(v["level"].is_string() && v["fields"]["message"].is_string(), "{line}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_channel_log_shows_each_exchange_with_secret_references_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let provider = MockProvider::start(&[]).await;
+    let origin = provider.origin();
+    let config = format!(
+        "[apps]\norder = [\"echo\"]\n[[backends]]\nname = \"p\"\ncomponent = \"builtin:http\"\nallowed_hosts = [\"{origin}\"]\n\
+         [backends.config]\nsendsms_url = \"{origin}/send\"\nsendsms_params = {{ key = \"{{{{secret:api_key}}}}\" }}\n\
+         [backends.secrets]\napi_key = \"chan-Secret-value-9\"\n"
+    );
+    let gw = Gateway::start(dir.path(), &config).await;
+    assert_eq!(gw.inbound_get("/backends/p/?identity=%2B1&text=echo+hi").await.0, 200);
+    let sent = provider.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(sent[0].param("key"), Some("chan-Secret-value-9"), "the provider got the real secret");
+    let inbound = gw.last_inbound_id().await;
+    let reply = gw.wait_reply_to(inbound, Duration::from_secs(10)).await;
+    let reply_id = reply["id"].as_i64().unwrap();
+
+    // Entries are written in batches in the background.
+    let mut entries = Vec::new();
+    for _ in 0..100 {
+        let (_, page) = gw.get_json("/api/v1/channel-log?backend=p").await;
+        entries = page["entries"].as_array().unwrap().clone();
+        if entries.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let text = serde_json::to_string(&entries).unwrap();
+    assert!(!text.contains("chan-Secret-value-9"), "a secret value in the channel log: {text}");
+    let provider_entry = entries.iter().find(|e| e["kind"] == "provider").expect("the provider exchange");
+    assert!(provider_entry["url"].as_str().unwrap().contains("{{secret:api_key}}"), "{provider_entry}");
+    assert_eq!(provider_entry["status"], 200);
+    assert_eq!(provider_entry["message_ids"], json!([reply_id]));
+    let inbound_entry = entries.iter().find(|e| e["kind"] == "inbound").expect("the inbound exchange");
+    assert_eq!(inbound_entry["message_ids"], json!([inbound]));
+    assert!(inbound_entry["outcome"].as_str().unwrap().contains("stored 1 message"), "{inbound_entry}");
+
+    // A message links its entries.
+    let (_, shown) = gw.get_json(&format!("/api/v1/messages/{reply_id}")).await;
+    let link = shown["channel_log"].as_str().unwrap().to_string();
+    let (_, linked) = gw.get_json(&link).await;
+    assert_eq!(linked["entries"].as_array().unwrap().len(), 1, "{linked}");
+
+    // And the command line shows them.
+    let out = std::process::Command::new(common::GatewayOptions::default().bin)
+        .args(["logs", "p", "--url", &gw.url("")])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(printed.contains("inbound GET") && printed.contains("provider GET"), "{printed}");
+    assert!(printed.contains(&format!("[messages {reply_id}]")), "{printed}");
+}

@@ -56,6 +56,7 @@ async fn a_call_cut_by_its_wall_limit_abandons_its_provider_request() {
         base_url: "http://gw/".into(),
         reserved_slots: 0,
         rate: None,
+        channel_log: None,
     };
     let sandbox = factory.build(&component, spec, Arc::new(NetworkTransport::new().unwrap())).unwrap();
     let message = OutgoingMessage {

@@ -75,8 +75,22 @@ pub async fn inbound(b: Budget, full: bool, report: &mut Report) -> anyhow::Resu
     let (_, peak_rss) = gw.memory_kib();
     let wasm_ok: u64 = wasm.ok;
     let stored_wasm = stored(&gw, "kannel");
+    drop(gw);
+
+    // The same Wasm route with the channel log off: what recording every exchange costs.
+    let quiet_dir = tempfile::tempdir()?;
+    let quiet_config = format!("{config}[channel_log]\nenabled = false\n");
+    let quiet = Gateway::start_with(gateway::baseline(&[])?, quiet_dir.path(), &quiet_config).await;
+    let mut unlogged = Vec::new();
+    for _ in 0..3 {
+        unlogged.push(load::run(b.concurrency, b.phase, kannel_url(quiet.url("/backends/kannel/"))).await);
+    }
+    let unlogged = best(&unlogged);
+    drop(quiet);
     let tax = wasm.rps / native.rps;
     let mut rows = vec![
+        ("Kannel MO via the Wasm component, channel log off".to_string(), fmt_load(&unlogged)),
+        ("channel log on / off throughput".to_string(), format!("{:.2}", wasm.rps / unlogged.rps)),
         ("HTTP floor (no parsing, no store)".to_string(), fmt_load(&floor)),
         ("Kannel MO via the Wasm component + durable commit".into(), fmt_load(&wasm)),
         ("same, parsed by native Rust in the same binary".into(), fmt_load(&native)),
@@ -102,6 +116,7 @@ pub async fn inbound(b: Budget, full: bool, report: &mut Report) -> anyhow::Resu
         ),
     ];
     let mut j = json!({
+        "unlogged": load_json(&unlogged), "logged_over_unlogged": wasm.rps / unlogged.rps,
         "floor": load_json(&floor), "wasm": load_json(&wasm), "native": load_json(&native),
         "wasm_over_native": tax, "wasm_cpu_us_per_req": wasm_cpu, "native_cpu_us_per_req": native_cpu,
         "per_call_parse_us": per_call_us, "spun": load_json(&spun), "spun_cpu_us_per_req": spun_cpu, "spun_over_native": spun.rps / native.rps, "rss_idle_kib": idle_rss, "rss_peak_kib": peak_rss,

@@ -119,6 +119,7 @@ fn bench_sandbox(
         base_url: "http://gw/backends/bench/".into(),
         reserved_slots: 0,
         rate: None,
+        channel_log: None,
     };
     factory.build(component, spec, transport)
 }

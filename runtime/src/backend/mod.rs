@@ -108,12 +108,21 @@ impl MountedBackend {
         self.breaker.open_until()
     }
 
-    /// Runs `parse-incoming` on a provider request and checks what comes back.
-    pub async fn parse_incoming(&self, request: HttpRequest) -> Result<ParsedRequest, InboundFailure> {
+    /// Runs `parse-incoming` on a provider request and checks what comes
+    /// back; also returns what the backend logged.
+    pub async fn parse_incoming(&self, request: HttpRequest) -> (Result<ParsedRequest, InboundFailure>, Vec<String>) {
         if let Some(until) = self.paused_until() {
-            return Err(InboundFailure::Paused(until));
+            return (Err(InboundFailure::Paused(until)), Vec::new());
         }
-        let output = self.sandbox.parse_incoming(request).await;
+        let mut output = self.sandbox.parse_incoming(request).await;
+        let log = std::mem::take(&mut output.log);
+        (self.check_parsed(output), log)
+    }
+
+    fn check_parsed(
+        &self,
+        output: CallOutput<Result<crate::wasm::bindings::types::Incoming, ParseError>>,
+    ) -> Result<ParsedRequest, InboundFailure> {
         self.note_outcome(&output.result);
         self.stats.inbound(matches!(output.result, Ok(Ok(_))));
         let mut incoming = match output.result {

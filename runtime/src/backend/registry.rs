@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use anyhow::Context as _;
 
 use super::MountedBackend;
+use crate::channel_log::ChannelLog;
 use crate::config::{BackendConfig, validate_backend_name};
 use crate::egress::EgressPolicy;
 use crate::limits::Limits;
@@ -34,6 +35,8 @@ pub struct Registry {
     /// Each backend's send rate, kept across versions: a redeploy does not
     /// reset how fast its provider is being called.
     rates: Mutex<HashMap<String, RateEntry>>,
+    /// Where mounted backends record their provider exchanges.
+    channel_log: Option<Arc<ChannelLog>>,
 }
 
 impl Registry {
@@ -54,7 +57,14 @@ impl Registry {
             defaults,
             active: RwLock::new(HashMap::new()),
             rates: Mutex::new(HashMap::new()),
+            channel_log: None,
         })
+    }
+
+    /// Records the provider exchanges of backends loaded from now on in `log`.
+    pub fn with_channel_log(mut self, log: Arc<ChannelLog>) -> Self {
+        self.channel_log = Some(log);
+        self
     }
 
     /// The active version of `name`.
@@ -87,7 +97,7 @@ impl Registry {
     /// A sandbox for `backend` whose HTTP goes to `transport` (dry runs; it
     /// reserves no instance slots).
     pub fn sandbox_with(&self, backend: &MountedBackend, transport: Arc<dyn Transport>) -> anyhow::Result<Sandbox> {
-        let spec = SandboxSpec { reserved_slots: 0, rate: None, ..self.spec_for(&backend.config)? };
+        let spec = SandboxSpec { reserved_slots: 0, rate: None, channel_log: None, ..self.spec_for(&backend.config)? };
         self.sandboxes.build(backend.component(), spec, transport)
     }
 
@@ -110,6 +120,7 @@ impl Registry {
             base_url: format!("{}/backends/{}/", self.public_url, cfg.name),
             reserved_slots: RESERVED_SLOTS,
             rate,
+            channel_log: self.channel_log.clone(),
         })
     }
 

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, LogFormat};
 
 pub mod admin_client;
+mod logs;
 
 /// An SMS gateway whose provider backends are sandboxed WebAssembly components.
 #[derive(Parser)]
@@ -50,6 +51,20 @@ pub enum Command {
     Inspect {
         /// The `.wasm` file.
         component: PathBuf,
+    },
+    /// Show a backend's channel log: every exchange with its provider, oldest first.
+    Logs {
+        /// The backend.
+        backend: String,
+        /// Keep printing new exchanges as they come.
+        #[arg(long, short)]
+        follow: bool,
+        /// How many of the latest exchanges to show first.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// The gateway's URL.
+        #[arg(long, env = "SMSGW_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
     },
     /// Internal: compile a component read from stdin (the gateway runs this
     /// in a child process it can kill at the upload's deadline).
@@ -147,6 +162,10 @@ pub fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::CompileComponent => crate::deploy::compiler::child_main(),
+        Command::Logs { backend, follow, limit, url } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(logs::run(&url, &backend, limit.clamp(1, 1000), follow))
+        }
         Command::Backend { connection, command } => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(admin_client::run(connection, command))

@@ -15,7 +15,7 @@ use sha2::Digest as _;
 
 use super::AppState;
 use super::reply::error;
-use crate::store::{Direction, Enqueued, MessageFilter, MessageStatus, NewOutbound};
+use crate::store::{Direction, Enqueued, ExchangeFilter, MessageFilter, MessageStatus, NewOutbound};
 
 /// Longest text accepted for an outgoing message, in bytes.
 const MAX_TEXT_BYTES: usize = 64 * 1024;
@@ -23,7 +23,10 @@ const MAX_TEXT_BYTES: usize = 64 * 1024;
 const MAX_RECIPIENTS: usize = 1000;
 
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/messages", get(list).post(create)).route("/messages/{id}", get(show))
+    Router::new()
+        .route("/messages", get(list).post(create))
+        .route("/messages/{id}", get(show))
+        .route("/channel-log", get(channel_log))
 }
 
 #[derive(Deserialize)]
@@ -141,7 +144,11 @@ async fn show(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Res
         return error(StatusCode::BAD_REQUEST, format!("'{id}' is not a message id"));
     };
     match state.store.get(id).await {
-        Ok(Some(m)) => Json(m).into_response(),
+        Ok(Some(m)) => {
+            let mut shown = serde_json::to_value(&m).unwrap_or(Value::Null);
+            shown["channel_log"] = Value::from(format!("/api/v1/channel-log?message_id={id}"));
+            Json(shown).into_response()
+        }
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no message {id}")),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
@@ -227,6 +234,61 @@ async fn list(
                 _ => Value::Null,
             };
             Json(json!({ "messages": messages, "next": next })).into_response()
+        }
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelLogQuery {
+    backend: Option<String>,
+    message_id: Option<String>,
+    before: Option<String>,
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /channel-log`: exchanges newest first (`before=ID` pages back),
+/// or oldest first after `after=ID` (what `smsgw logs --follow` polls).
+async fn channel_log(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<ChannelLogQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let limit = match q.limit.as_deref().map(str::parse::<usize>) {
+        None => 50,
+        Some(Ok(n)) if (1..=1000).contains(&n) => n,
+        _ => return error(StatusCode::BAD_REQUEST, "limit must be a number from 1 to 1000"),
+    };
+    let numbers = (|| {
+        Ok::<_, String>((
+            number("message_id", q.message_id.as_deref())?,
+            number("before", q.before.as_deref())?,
+            number("after", q.after.as_deref())?,
+        ))
+    })();
+    let (message_id, before, after) = match numbers {
+        Ok(n) => n,
+        Err(reason) => return error(StatusCode::BAD_REQUEST, reason),
+    };
+    let filter = ExchangeFilter { backend: q.backend, message_id, before, after, limit };
+    match state.store.exchanges(filter).await {
+        Ok(entries) => {
+            let next = match entries.last() {
+                Some(last) if entries.len() == limit => {
+                    if after.is_some() {
+                        json!({ "after": last.id })
+                    } else {
+                        json!({ "before": last.id })
+                    }
+                }
+                _ => Value::Null,
+            };
+            Json(json!({ "entries": entries, "next": next })).into_response()
         }
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }

@@ -12,7 +12,7 @@ use super::AppState;
 use super::reply::plain;
 use crate::backend::{InboundFailure, MountedBackend};
 use crate::metrics::metrics;
-use crate::store::now_ms;
+use crate::store::{Exchange, now_ms};
 use crate::wasm::bindings::types::{HttpRequest, HttpResponse};
 
 /// Any method on `/backends/{name}/...`.
@@ -30,24 +30,68 @@ pub async fn handle(
     response
 }
 
-/// Everything after the backend is known: parse, store, reply.
+/// Everything after the backend is known: parse, store, reply, and record
+/// the exchange in the channel log.
 async fn answer(state: &AppState, backend: &MountedBackend, name: &str, request: Request) -> Response {
+    let started = std::time::Instant::now();
     let http_request = match to_backend_request(state, name, request).await {
         Ok(r) => r,
         Err(response) => return response,
     };
-    let parsed = match backend.parse_incoming(http_request).await {
-        Ok(parsed) => parsed,
-        Err(failure) => return failure_response(failure),
+    let seen = state.channel_log.enabled().then(|| http_request.clone());
+    let (parsed, log) = backend.parse_incoming(http_request).await;
+    let mut stored = Vec::new();
+    let (outcome, response) = match parsed {
+        Err(failure) => (format!("{failure:?}"), failure_response(failure)),
+        Ok(parsed) => match state.dispatch.accept(name, parsed.messages, parsed.reports).await {
+            Err(e) => {
+                tracing::error!(backend = name, "could not store inbound request: {e}");
+                let reply = plain(StatusCode::SERVICE_UNAVAILABLE, "could not store the message, retry later");
+                ("not stored: the store is unavailable".to_string(), reply)
+            }
+            Ok(recorded) => {
+                stored = recorded.messages.iter().map(|m| m.id).collect();
+                let outcome = format!(
+                    "stored {} message(s), {} report(s) matched, {} repeat(s)",
+                    recorded.messages.len(),
+                    recorded.reports_matched,
+                    recorded.duplicates
+                );
+                let reply = match parsed.response {
+                    None => (StatusCode::OK, [("content-type", "text/plain; charset=utf-8")], "OK").into_response(),
+                    Some(r) => backend_response(r),
+                };
+                (outcome, reply)
+            }
+        },
     };
-    if let Err(e) = state.dispatch.accept(name, parsed.messages, parsed.reports).await {
-        tracing::error!(backend = name, "could not store inbound request: {e}");
-        return plain(StatusCode::SERVICE_UNAVAILABLE, "could not store the message, retry later");
-    }
-    match parsed.response {
-        None => (StatusCode::OK, [("content-type", "text/plain; charset=utf-8")], "OK").into_response(),
-        Some(r) => backend_response(r),
-    }
+    let Some(request) = seen else { return response };
+    // The reply's body is read back to be recorded (it is small: the backend's own).
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let log_body = state.channel_log.body(&body);
+    let secrets = backend.sandbox().secrets();
+    state.channel_log.record(Exchange {
+        backend: name.to_string(),
+        kind: "inbound".into(),
+        method: request.method,
+        url: secrets.redact(&request.url),
+        request_headers: request.headers.into_iter().map(|(n, v)| (n, secrets.redact(&v))).collect(),
+        request_body: secrets.redact(&state.channel_log.body(&request.body)),
+        status: Some(parts.status.as_u16()),
+        response_headers: parts
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+        response_body: log_body,
+        duration_us: started.elapsed().as_micros() as u64,
+        log,
+        outcome,
+        message_ids: stored,
+        created_at: now_ms(),
+    });
+    Response::from_parts(parts, Body::from(body))
 }
 
 /// The request as the backend sees it: path below its mount point, headers, body.

@@ -35,6 +35,8 @@ pub struct AppState {
     pub admin_token: Option<String>,
     /// `/metrics` needs no token.
     pub metrics_open: bool,
+    /// Where exchanges with providers are recorded.
+    pub channel_log: Arc<crate::channel_log::ChannelLog>,
 }
 
 /// The gateway's routes, with `extra` (see [`crate::gateway::Extensions`]) merged in.

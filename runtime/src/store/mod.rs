@@ -115,7 +115,21 @@ pub trait VersionStore: Send + Sync {
     async fn delete_backend(&self, name: &str, reason: String) -> Result<usize, StoreError>;
 }
 
-/// The whole store, for the part that assembles the gateway.
-pub trait Store: MessageStore + QueueStore + VersionStore {}
+/// The channel log's entries.
+#[async_trait::async_trait]
+pub trait ChannelLogStore: Send + Sync {
+    /// Records a batch of exchanges in one transaction.
+    async fn record_exchanges(&self, exchanges: Vec<Exchange>) -> Result<(), StoreError>;
 
-impl<T: MessageStore + QueueStore + VersionStore> Store for T {}
+    /// Recorded exchanges as `filter` says.
+    async fn exchanges(&self, filter: ExchangeFilter) -> Result<Vec<LoggedExchange>, StoreError>;
+
+    /// Removes entries created before `before`, then the oldest while all
+    /// of them take more than `max_bytes`; returns how many went.
+    async fn prune_exchanges(&self, before: Millis, max_bytes: u64) -> Result<usize, StoreError>;
+}
+
+/// The whole store, for the part that assembles the gateway.
+pub trait Store: MessageStore + QueueStore + VersionStore + ChannelLogStore {}
+
+impl<T: MessageStore + QueueStore + VersionStore + ChannelLogStore> Store for T {}

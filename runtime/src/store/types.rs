@@ -209,6 +209,47 @@ pub struct MessageFilter {
     pub limit: usize,
 }
 
+/// One exchange in the channel log: a provider's request to a backend
+/// (`inbound`) or a backend's request to its provider (`provider`).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Exchange {
+    pub backend: String,
+    pub kind: String,
+    pub method: String,
+    pub url: String,
+    pub request_headers: Vec<(String, String)>,
+    pub request_body: String,
+    /// `None` when no answer came (refused, timed out, connection failed).
+    pub status: Option<u16>,
+    pub response_headers: Vec<(String, String)>,
+    pub response_body: String,
+    pub duration_us: u64,
+    /// What the backend logged during the call.
+    pub log: Vec<String>,
+    /// What came of it, in words.
+    pub outcome: String,
+    pub message_ids: Vec<MessageId>,
+    pub created_at: Millis,
+}
+
+/// A recorded exchange with its id.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoggedExchange {
+    pub id: i64,
+    #[serde(flatten)]
+    pub exchange: Exchange,
+}
+
+/// Filter for reading the channel log: newest first, or oldest first after a cursor.
+#[derive(Debug, Clone, Default)]
+pub struct ExchangeFilter {
+    pub backend: Option<String>,
+    pub message_id: Option<MessageId>,
+    pub before: Option<i64>,
+    pub after: Option<i64>,
+    pub limit: usize,
+}
+
 /// How many messages wait in one status, and since when the oldest.
 #[derive(Debug, Clone)]
 pub struct Pending {

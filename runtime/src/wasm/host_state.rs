@@ -12,9 +12,11 @@ use super::guest_log::GuestLog;
 use super::limiter::CallLimiter;
 use super::rate::RateLimiter;
 use super::transport::Transport;
+use crate::channel_log::ChannelLog;
 use crate::egress::EgressPolicy;
 use crate::limits::Limits;
 use crate::secrets::Secrets;
+use crate::store::MessageId;
 
 /// Host resources (WASI streams, pollables, ...) one call may hold at once.
 const MAX_HOST_RESOURCES: usize = 256;
@@ -32,6 +34,8 @@ pub struct BackendShared {
     pub log: GuestLog,
     /// The provider's send rate, shared by every version of the backend.
     pub rate: Option<Arc<dyn RateLimiter>>,
+    /// Where provider exchanges are recorded, if anywhere.
+    pub channel_log: Option<Arc<ChannelLog>>,
 }
 
 /// Per-call state inside the `Store`.
@@ -50,6 +54,8 @@ pub struct HostState {
     pub captured_log: Vec<String>,
     /// The guest's running time in this call.
     pub(super) cpu: Arc<CpuMeter>,
+    /// The message this call sends, if it sends one (the channel log links to it).
+    pub(super) message: Option<MessageId>,
 }
 
 impl HostState {
@@ -69,6 +75,7 @@ impl HostState {
             log_lines: 0,
             captured_log: Vec::new(),
             cpu,
+            message: None,
         }
     }
 

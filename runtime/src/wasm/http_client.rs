@@ -7,8 +7,9 @@
 use super::bindings::http_client::{Error, Host, Request, Response};
 use super::host_state::HostState;
 use super::request_policy;
-use super::transport::PreparedRequest;
+use super::transport::{PreparedRequest, RequestTemplate};
 use crate::metrics::metrics;
+use crate::store::{Exchange, now_ms};
 
 impl Host for HostState {
     async fn fetch(&mut self, req: Request) -> wasmtime::Result<Result<Response, Error>> {
@@ -18,11 +19,17 @@ impl Host for HostState {
                     rate.acquire().await;
                 }
                 let sensitive = prepared.sensitive.clone();
+                let template = self.backend.channel_log.as_ref().map(|_| prepared.template.clone());
                 let transport = self.backend.transport.clone();
                 let started = std::time::Instant::now();
                 let result = transport.send(prepared).await;
-                metrics().provider_request(&self.backend.name, started.elapsed());
-                self.redact(result, &sensitive)
+                let took = started.elapsed();
+                metrics().provider_request(&self.backend.name, took);
+                let result = self.redact(result, &sensitive);
+                if let Some(template) = template {
+                    self.record(template, &result, took);
+                }
+                result
             }
             Err(e) => self.redact(Err(e), &[]),
         };
@@ -41,6 +48,31 @@ impl HostState {
             return Err(Error::LimitExceeded(format!("at most {} HTTP requests per call", self.limits.http_calls)));
         }
         request_policy::prepare(&self.backend, &self.limits, req)
+    }
+
+    /// Records the exchange as the guest wrote and saw it.
+    fn record(&self, template: RequestTemplate, result: &Result<Response, Error>, took: std::time::Duration) {
+        let Some(log) = &self.backend.channel_log else { return };
+        let (status, response_headers, response_body, outcome) = match result {
+            Ok(r) => (Some(r.status), r.headers.clone(), log.body(&r.body), format!("answered {}", r.status)),
+            Err(e) => (None, Vec::new(), String::new(), super::guest_log::escape(&format!("{e:?}"))),
+        };
+        log.record(Exchange {
+            backend: self.backend.name.clone(),
+            kind: "provider".into(),
+            method: template.method,
+            url: template.url,
+            request_headers: template.headers,
+            request_body: log.body(&template.body),
+            status,
+            response_headers,
+            response_body,
+            duration_us: took.as_micros() as u64,
+            log: Vec::new(),
+            outcome,
+            message_ids: self.message.into_iter().collect(),
+            created_at: now_ms(),
+        });
     }
 
     /// What the guest may see of an exchange: every secret, in every form the

@@ -26,10 +26,12 @@ use super::limiter::CallLimiter;
 use super::rate::RateLimiter;
 use super::slots::Slots;
 use super::transport::Transport;
+use crate::channel_log::ChannelLog;
 use crate::egress::EgressPolicy;
 use crate::limits::Limits;
 use crate::metrics::metrics;
 use crate::secrets::Secrets;
+use crate::store::MessageId;
 
 /// Epoch ticks a guest runs before the deadline callback looks at it.
 const SLICE_TICKS: u64 = 2;
@@ -50,6 +52,8 @@ pub struct SandboxSpec {
     pub reserved_slots: u32,
     /// The backend's provider send rate, if it has one.
     pub rate: Option<Arc<dyn RateLimiter>>,
+    /// Where its provider exchanges are recorded (none for tool runs).
+    pub channel_log: Option<Arc<ChannelLog>>,
 }
 
 /// Builds sandboxes: the one place that links components against the host.
@@ -86,11 +90,12 @@ impl SandboxFactory {
         // checks the one function it runs.
         BackendPre::new(pre.clone())?;
         let exports = AdapterExports::new(component)?;
-        let SandboxSpec { name, policy, secrets, limits, config_json, base_url, reserved_slots, rate } = spec;
+        let SandboxSpec { name, policy, secrets, limits, config_json, base_url, reserved_slots, rate, channel_log } =
+            spec;
         let slots = Slots::new(limits.concurrency, reserved_slots);
         let context = BackendContext { name: name.clone(), config: config_json, base_url };
         let log = GuestLog::new(&name, secrets.clone());
-        let shared = Arc::new(BackendShared { name, policy, secrets, transport, log, rate });
+        let shared = Arc::new(BackendShared { name, policy, secrets, transport, log, rate, channel_log });
         Ok(Sandbox { pre, exports, shared, limits, context, slots })
     }
 }
@@ -204,16 +209,23 @@ impl Sandbox {
 
     /// Runs `parse-incoming` on a fresh instance.
     pub async fn parse_incoming(&self, request: HttpRequest) -> CallOutput<Result<Incoming, ParseError>> {
-        self.call("parse-incoming", &self.exports.parse_incoming, (&self.context, &request)).await
+        self.call("parse-incoming", None, &self.exports.parse_incoming, (&self.context, &request)).await
     }
 
     /// Runs `send` on a fresh instance.
     pub async fn send(&self, message: OutgoingMessage) -> CallOutput<Result<Vec<SentIdentity>, SendError>> {
-        self.call("send", &self.exports.send, (&self.context, &message)).await
+        let id = message.id.parse().ok();
+        self.call("send", id, &self.exports.send, (&self.context, &message)).await
     }
 
     /// Instantiates, calls the export at `func` with `params`, and drops the instance.
-    async fn call<P, R>(&self, call: &'static str, func: &ComponentExportIndex, params: P) -> CallOutput<R>
+    async fn call<P, R>(
+        &self,
+        call: &'static str,
+        message: Option<MessageId>,
+        func: &ComponentExportIndex,
+        params: P,
+    ) -> CallOutput<R>
     where
         P: ComponentNamedList + Lower + Send + Sync,
         R: Send + Sync + 'static,
@@ -229,7 +241,8 @@ impl Sandbox {
 
         let meter = CpuMeter::new();
         let limiter = CallLimiter::new(self.limits.memory_bytes);
-        let state = HostState::new(self.shared.clone(), self.limits.clone(), limiter, meter.clone());
+        let mut state = HostState::new(self.shared.clone(), self.limits.clone(), limiter, meter.clone());
+        state.message = message;
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(self.limits.hostcall_bytes);

@@ -4,6 +4,7 @@
 //! batches ([`writer`]): one transaction and one fsync for many operations
 //! (group commit). Each concern implements its trait in its own file.
 
+mod channel_log;
 mod messages;
 mod queue;
 mod rows;

@@ -59,6 +59,21 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     created_at   INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS idempotency_keys_by_age ON idempotency_keys(created_at);
+CREATE TABLE IF NOT EXISTS channel_log (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    backend    TEXT NOT NULL,
+    entry      TEXT NOT NULL,
+    bytes      INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS channel_log_by_backend ON channel_log(backend, id);
+CREATE INDEX IF NOT EXISTS channel_log_by_age ON channel_log(created_at);
+CREATE TABLE IF NOT EXISTS channel_log_messages (
+    message_id INTEGER NOT NULL,
+    entry_id   INTEGER NOT NULL REFERENCES channel_log(id) ON DELETE CASCADE,
+    PRIMARY KEY (message_id, entry_id)
+);
+CREATE INDEX IF NOT EXISTS channel_log_messages_by_entry ON channel_log_messages(entry_id);
 CREATE TABLE IF NOT EXISTS reports (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     backend     TEXT NOT NULL,

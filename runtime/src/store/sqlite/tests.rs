@@ -276,3 +276,48 @@ async fn an_idempotency_key_queues_once() {
     assert_eq!(store.enqueue_idempotent(outbound(&["2"]), "k1", "h2", 60_000).await.unwrap(), Enqueued::KeyReused);
     assert!(matches!(store.enqueue_idempotent(outbound(&["1"]), "k2", "h1", 60_000).await.unwrap(), Enqueued::New(_)));
 }
+
+fn exchange(backend: &str, created_at: Millis, body: &str, messages: Vec<MessageId>) -> Exchange {
+    Exchange {
+        backend: backend.into(),
+        kind: "provider".into(),
+        method: "GET".into(),
+        url: "http://p/send?key={{secret:k}}".into(),
+        request_headers: Vec::new(),
+        request_body: body.into(),
+        status: Some(200),
+        response_headers: Vec::new(),
+        response_body: String::new(),
+        duration_us: 1,
+        log: Vec::new(),
+        outcome: "answered 200".into(),
+        message_ids: messages,
+        created_at,
+    }
+}
+
+#[tokio::test]
+async fn the_channel_log_links_messages_and_keeps_to_its_retention() {
+    let (_dir, store) = store();
+    let now = now_ms();
+    let entries = vec![
+        exchange("a", now - 10_000, "old", vec![1]),
+        exchange("a", now, &"x".repeat(5000), vec![2]),
+        exchange("b", now, "small", vec![2, 3]),
+    ];
+    store.record_exchanges(entries).await.unwrap();
+    let all = |filter| store.exchanges(filter);
+    let by_message = all(ExchangeFilter { message_id: Some(2), limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(by_message.len(), 2);
+    let by_backend = all(ExchangeFilter { backend: Some("a".into()), limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(by_backend.iter().map(|e| e.exchange.request_body.len()).collect::<Vec<_>>(), [5000, 3], "newest first");
+
+    // By age: the old one goes.
+    assert_eq!(store.prune_exchanges(now - 5_000, u64::MAX).await.unwrap(), 1);
+    // By size: the newest that fit stay.
+    assert_eq!(store.prune_exchanges(0, 1000).await.unwrap(), 1);
+    let left = all(ExchangeFilter { limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(left.iter().map(|e| e.exchange.backend.as_str()).collect::<Vec<_>>(), ["b"]);
+    let linked = all(ExchangeFilter { message_id: Some(1), limit: 10, ..Default::default() }).await.unwrap();
+    assert!(linked.is_empty(), "links go with their entries");
+}
