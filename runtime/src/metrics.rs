@@ -183,7 +183,9 @@ impl Metrics {
         self.guest_cpu_seconds.get_or_create(&labels).observe(cpu.as_secs_f64());
     }
 
-    /// One call failed: `trap`, `cpu`, `wall`, `instantiate` or `busy`.
+    /// One call failed or hit a limit: `trap`, `cpu`, `wall`, `instantiate`,
+    /// `busy`, `http-limit` (too many or too large provider requests) or
+    /// `log-budget` (a log line over the backend's budget).
     pub fn call_failure(&self, backend: &str, kind: &str) {
         let labels = BackendKind { backend: backend.to_string(), kind: kind.to_string() };
         self.call_failures.get_or_create(&labels).inc();

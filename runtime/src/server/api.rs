@@ -167,6 +167,25 @@ struct ListQuery {
     limit: Option<String>,
 }
 
+/// A page's size from `limit`: 1-1000, 50 when absent.
+fn page_limit(limit: Option<&str>) -> Result<usize, String> {
+    match limit.map(str::parse::<usize>) {
+        None => Ok(50),
+        Some(Ok(n)) if (1..=1000).contains(&n) => Ok(n),
+        _ => Err("limit must be a number from 1 to 1000".into()),
+    }
+}
+
+/// The cursor of the page after a full one: onwards from its last id, in the
+/// direction it was read (`after` oldest first, else newest first).
+fn next_page(len: usize, limit: usize, last: Option<i64>, after: bool) -> Value {
+    match last {
+        Some(last) if len == limit && after => json!({ "after": last }),
+        Some(last) if len == limit => json!({ "before": last }),
+        _ => Value::Null,
+    }
+}
+
 /// A whole number from a query parameter, or the reason naming the parameter.
 fn number(name: &str, value: Option<&str>) -> Result<Option<i64>, String> {
     value.map(|v| v.parse::<i64>().map_err(|_| format!("{name} must be a whole number"))).transpose()
@@ -198,12 +217,9 @@ async fn list(
             None => return error(StatusCode::BAD_REQUEST, format!("unknown status '{s}'")),
         },
     };
-    let limit = match q.limit.as_deref().map(str::parse::<usize>) {
-        None => 50,
-        Some(Ok(n)) if (1..=1000).contains(&n) => n,
-        _ => {
-            return error(StatusCode::BAD_REQUEST, "limit must be a number from 1 to 1000");
-        }
+    let limit = match page_limit(q.limit.as_deref()) {
+        Ok(limit) => limit,
+        Err(reason) => return error(StatusCode::BAD_REQUEST, reason),
     };
     let numbers = (|| {
         Ok::<_, String>((
@@ -223,16 +239,7 @@ async fn list(
     let filter = MessageFilter { direction, backend: q.backend, status, since, until, before, after, limit };
     match state.store.list(filter).await {
         Ok(messages) => {
-            let next = match messages.last() {
-                Some(last) if messages.len() == limit => {
-                    if after.is_some() {
-                        json!({ "after": last.id })
-                    } else {
-                        json!({ "before": last.id })
-                    }
-                }
-                _ => Value::Null,
-            };
+            let next = next_page(messages.len(), limit, messages.last().map(|m| m.id), after.is_some());
             Json(json!({ "messages": messages, "next": next })).into_response()
         }
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
@@ -259,10 +266,9 @@ async fn channel_log(
         Ok(q) => q,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
-    let limit = match q.limit.as_deref().map(str::parse::<usize>) {
-        None => 50,
-        Some(Ok(n)) if (1..=1000).contains(&n) => n,
-        _ => return error(StatusCode::BAD_REQUEST, "limit must be a number from 1 to 1000"),
+    let limit = match page_limit(q.limit.as_deref()) {
+        Ok(limit) => limit,
+        Err(reason) => return error(StatusCode::BAD_REQUEST, reason),
     };
     let numbers = (|| {
         Ok::<_, String>((
@@ -278,16 +284,7 @@ async fn channel_log(
     let filter = ExchangeFilter { backend: q.backend, message_id, before, after, limit };
     match state.store.exchanges(filter).await {
         Ok(entries) => {
-            let next = match entries.last() {
-                Some(last) if entries.len() == limit => {
-                    if after.is_some() {
-                        json!({ "after": last.id })
-                    } else {
-                        json!({ "before": last.id })
-                    }
-                }
-                _ => Value::Null,
-            };
+            let next = next_page(entries.len(), limit, entries.last().map(|e| e.id), after.is_some());
             Json(json!({ "entries": entries, "next": next })).into_response()
         }
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),

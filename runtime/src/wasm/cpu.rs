@@ -49,22 +49,27 @@ impl CpuMeter {
 
 /// Wraps `inner` so that the time spent inside its `poll` is counted in `meter`.
 pub fn metered<F: Future>(meter: Arc<CpuMeter>, inner: F) -> Metered<F> {
-    Metered { meter, inner: Box::pin(inner) }
+    Metered { meter, inner }
 }
 
-/// A future whose polls are timed.
-pub struct Metered<F> {
-    meter: Arc<CpuMeter>,
-    inner: Pin<Box<F>>,
+pin_project_lite::pin_project! {
+    /// A future whose polls are timed (pinned in place: the wrapped call's
+    /// future is large, and a box would copy it on every call).
+    pub struct Metered<F> {
+        meter: Arc<CpuMeter>,
+        #[pin]
+        inner: F,
+    }
 }
 
 impl<F: Future> Future for Metered<F> {
     type Output = F::Output;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let meter = self.meter.clone();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let meter: &CpuMeter = this.meter;
         meter.poll_began.store(meter.now(), Ordering::Relaxed);
-        let result = self.inner.as_mut().poll(cx);
+        let result = this.inner.poll(cx);
         let began = meter.poll_began.swap(0, Ordering::Relaxed);
         meter.spent.fetch_add(meter.now().saturating_sub(began), Ordering::Relaxed);
         result

@@ -90,6 +90,7 @@ impl GuestLog {
         } else {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             self.unreported.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::metrics().call_failure(&self.backend, "log-budget");
             false
         }
     }

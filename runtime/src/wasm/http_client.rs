@@ -101,8 +101,10 @@ impl HostState {
     /// Denials are worth an operator's attention; other failures are the provider's.
     /// Either way the text is the guest's, so it goes through the guest log.
     fn note_http_error(&self, e: &Error) {
-        if matches!(e, Error::Denied(_)) {
-            metrics().egress_denial(&self.backend.name);
+        match e {
+            Error::Denied(_) => metrics().egress_denial(&self.backend.name),
+            Error::LimitExceeded(_) | Error::TooLarge(_) => metrics().call_failure(&self.backend.name, "http-limit"),
+            _ => {}
         }
         let level = if matches!(e, Error::Denied(_)) { tracing::Level::WARN } else { tracing::Level::DEBUG };
         let what =

@@ -67,7 +67,6 @@ CREATE TABLE IF NOT EXISTS channel_log (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS channel_log_by_backend ON channel_log(backend, id);
-CREATE INDEX IF NOT EXISTS channel_log_by_age ON channel_log(created_at);
 CREATE TABLE IF NOT EXISTS channel_log_messages (
     message_id INTEGER NOT NULL,
     entry_id   INTEGER NOT NULL REFERENCES channel_log(id) ON DELETE CASCADE,
