@@ -155,3 +155,78 @@ fn substitute_basic_auth(secrets: &Secrets, value: &str, sensitive: &mut Vec<Str
     }
     Ok(filled)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::authoring::fixtures::mock::MockTransport;
+    use crate::egress::EgressPolicy;
+    use crate::wasm::guest_log::GuestLog;
+
+    const SECRET: &str = "pa ss&w\"rd";
+
+    fn backend() -> BackendShared {
+        let secrets = Secrets::new([("pw".to_string(), SECRET.to_string())]);
+        BackendShared {
+            name: "b".into(),
+            policy: EgressPolicy::new(&["https://api.example.com".to_string()]).unwrap(),
+            log: GuestLog::new("b", secrets.clone()),
+            secrets,
+            transport: Arc::new(MockTransport::new(Vec::new())),
+            rate: None,
+            channel_log: None,
+        }
+    }
+
+    fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Request {
+        Request {
+            method: method.into(),
+            url: url.into(),
+            headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+            body: Vec::new(),
+            timeout_ms: None,
+        }
+    }
+
+    fn refused(r: Request) -> String {
+        match prepare(&backend(), &Limits::default(), r) {
+            Err(Error::InvalidRequest(m) | Error::Denied(m)) => m,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn forwarding_and_proxy_headers_and_odd_methods_are_refused() {
+        let url = "https://api.example.com/send";
+        for header in ["Via", "X-Real-IP", "Forwarded", "X-Forwarded-Proto", "Proxy-Anything", "Host", "Expect"] {
+            assert!(refused(request("GET", url, &[(header, "x")])).contains("may not be set"), "{header}");
+        }
+        for method in ["CONNECT", "TRACE", "PROPFIND"] {
+            assert!(refused(request(method, url, &[])).contains("is not allowed"), "{method}");
+        }
+        assert!(prepare(&backend(), &Limits::default(), request("patch", url, &[("X-Custom", "1")])).is_ok());
+    }
+
+    #[test]
+    fn errors_quote_the_template_never_the_secret() {
+        let cases = [
+            request("GET", "https://api.example.com:99999/?pw={{secret:pw}}", &[]),
+            request("GET", "https://user:{{secret:pw}}@api.example.com/", &[]),
+            request("GET", "https://{{secret:pw}}.example.com/", &[]),
+            request("GET", "https://api.example.com/", &[("X-Token", "{{secret:pw}}\r\nX-Evil: 1")]),
+            request("GET", "https://api.example.com/", &[("Authorization", "Bearer {{secret:nope}}")]),
+        ];
+        for r in cases {
+            let reason = refused(r);
+            assert!(!reason.contains("pa ss") && !reason.contains("pa+ss") && !reason.contains("pa%20ss"), "{reason}");
+        }
+        let ok =
+            prepare(&backend(), &Limits::default(), request("GET", "https://api.example.com/?pw={{secret:pw}}", &[]))
+                .unwrap();
+        assert!(ok.url.as_str().contains("pa+ss%26w%22rd"), "filled for the wire: {}", ok.url);
+        assert!(ok.template.url.contains("{{secret:pw}}"), "the template keeps the reference");
+        assert!(!format!("{ok:?}").contains("pa+ss"), "Debug shows the template only");
+    }
+}
