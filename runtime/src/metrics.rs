@@ -61,6 +61,37 @@ impl MetricConstructor<Histogram> for Seconds {
     }
 }
 
+/// One backend's most frequent metrics, looked up once (when its sandbox is
+/// built) rather than by label on every call.
+#[derive(Clone)]
+pub struct BackendMetrics {
+    backend: String,
+    parse_wall: Histogram,
+    parse_cpu: Histogram,
+    send_wall: Histogram,
+    send_cpu: Histogram,
+    inbound_ok: Counter,
+}
+
+impl BackendMetrics {
+    /// One sandboxed call (`parse-incoming` or `send`): wall and running time.
+    pub fn call(&self, call: &str, wall: Duration, cpu: Duration) {
+        let (w, c) =
+            if call == "send" { (&self.send_wall, &self.send_cpu) } else { (&self.parse_wall, &self.parse_cpu) };
+        w.observe(wall.as_secs_f64());
+        c.observe(cpu.as_secs_f64());
+    }
+
+    /// One provider request answered with `status`.
+    pub fn inbound_request(&self, status: u16) {
+        if status == 200 {
+            self.inbound_ok.inc();
+        } else {
+            metrics().inbound_request(&self.backend, status);
+        }
+    }
+}
+
 /// Every metric the gateway exports.
 pub struct Metrics {
     registry: Registry,
@@ -152,6 +183,22 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
+    /// The handles of `backend`'s most frequent metrics.
+    pub fn for_backend(&self, backend: &str) -> BackendMetrics {
+        let call = |family: &Family<BackendCall, Histogram, Seconds>, call: &str| {
+            family.get_or_create(&BackendCall { backend: backend.to_string(), call: call.to_string() }).clone()
+        };
+        let ok = BackendStatus { backend: backend.to_string(), status: "200".into() };
+        BackendMetrics {
+            backend: backend.to_string(),
+            parse_wall: call(&self.call_seconds, "parse-incoming"),
+            parse_cpu: call(&self.guest_cpu_seconds, "parse-incoming"),
+            send_wall: call(&self.call_seconds, "send"),
+            send_cpu: call(&self.guest_cpu_seconds, "send"),
+            inbound_ok: self.inbound_requests.get_or_create(&ok).clone(),
+        }
+    }
+
     /// One provider request answered with `status`.
     pub fn inbound_request(&self, backend: &str, status: u16) {
         let labels = BackendStatus { backend: backend.to_string(), status: status.to_string() };
@@ -174,13 +221,6 @@ impl Metrics {
     /// One provider HTTP exchange took `took`.
     pub fn provider_request(&self, backend: &str, took: Duration) {
         self.provider_request_seconds.get_or_create(&b(backend)).observe(took.as_secs_f64());
-    }
-
-    /// One sandboxed call (`parse-incoming` or `send`): wall and running time.
-    pub fn call(&self, backend: &str, call: &str, wall: Duration, cpu: Duration) {
-        let labels = BackendCall { backend: backend.to_string(), call: call.to_string() };
-        self.call_seconds.get_or_create(&labels).observe(wall.as_secs_f64());
-        self.guest_cpu_seconds.get_or_create(&labels).observe(cpu.as_secs_f64());
     }
 
     /// One call failed or hit a limit: `trap`, `cpu`, `wall`, `instantiate`,

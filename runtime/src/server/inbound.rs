@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::reply::plain;
 use crate::backend::{InboundFailure, MountedBackend};
-use crate::metrics::metrics;
 use crate::store::{Exchange, now_ms};
 use crate::wasm::bindings::types::{HttpRequest, HttpResponse};
 
@@ -26,7 +25,7 @@ pub async fn handle(
         return plain(StatusCode::NOT_FOUND, format!("no backend named '{name}'"));
     };
     let response = answer(&state, &backend, &name, request).await;
-    metrics().inbound_request(&name, response.status().as_u16());
+    backend.sandbox().shared().metrics.inbound_request(response.status().as_u16());
     response
 }
 

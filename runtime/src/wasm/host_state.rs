@@ -15,6 +15,7 @@ use super::transport::Transport;
 use crate::channel_log::ChannelLog;
 use crate::egress::EgressPolicy;
 use crate::limits::Limits;
+use crate::metrics::BackendMetrics;
 use crate::secrets::Secrets;
 use crate::store::MessageId;
 
@@ -36,6 +37,8 @@ pub struct BackendShared {
     pub rate: Option<Arc<dyn RateLimiter>>,
     /// Where provider exchanges are recorded, if anywhere.
     pub channel_log: Option<Arc<ChannelLog>>,
+    /// Its most frequent metrics.
+    pub metrics: BackendMetrics,
 }
 
 /// Per-call state inside the `Store`.

@@ -177,6 +177,7 @@ mod tests {
             transport: Arc::new(MockTransport::new(Vec::new())),
             rate: None,
             channel_log: None,
+            metrics: crate::metrics::metrics().for_backend("b"),
         }
     }
 

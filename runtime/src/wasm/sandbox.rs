@@ -95,7 +95,8 @@ impl SandboxFactory {
         let slots = Slots::new(limits.concurrency, reserved_slots);
         let context = BackendContext { name: name.clone(), config: config_json, base_url };
         let log = GuestLog::new(&name, secrets.clone());
-        let shared = Arc::new(BackendShared { name, policy, secrets, transport, log, rate, channel_log });
+        let metrics = metrics().for_backend(&name);
+        let shared = Arc::new(BackendShared { name, policy, secrets, transport, log, rate, channel_log, metrics });
         Ok(Sandbox { pre, exports, shared, limits, context, slots })
     }
 }
@@ -286,7 +287,7 @@ impl Sandbox {
                 log.push(format!("{stream}: {text}"));
             }
         }
-        metrics().call(&self.shared.name, call, started.elapsed(), meter.used());
+        self.shared.metrics.call(call, started.elapsed(), meter.used());
         if let Err(e) = &result {
             metrics().call_failure(&self.shared.name, e.kind());
             // Trap messages quote the guest's own function names: guest text.
