@@ -281,3 +281,27 @@ async fn cli_talks_to_the_admin_api() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("configuration file"));
 }
+
+#[test]
+fn cli_errors_say_how_to_fix_them_without_a_backtrace() {
+    let port = common::free_port();
+    let run = |args: &[&str], token: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_smsgw"));
+        cmd.args(["backend", "--url", &format!("http://127.0.0.1:{port}")]).args(args);
+        cmd.env_remove("SMSGW_ADMIN_TOKEN").env_remove("SMSGW_URL").env("RUST_BACKTRACE", "1");
+        if let Some(token) = token {
+            cmd.env("SMSGW_ADMIN_TOKEN", token);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let no_token = run(&["list"], None);
+    assert!(no_token.contains("--token") && no_token.contains("SMSGW_ADMIN_TOKEN"), "{no_token}");
+    let unreachable = run(&["list"], Some(TOKEN));
+    assert!(unreachable.contains("--url") && unreachable.contains("SMSGW_URL"), "{unreachable}");
+    for stderr in [no_token, unreachable] {
+        assert!(!stderr.to_lowercase().contains("stack backtrace"), "a user error printed a backtrace:\n{stderr}");
+        assert!(stderr.starts_with("error: "), "{stderr}");
+    }
+}

@@ -13,7 +13,7 @@ pub struct Connection {
     pub url: String,
     /// Admin bearer token.
     #[arg(long, env = "SMSGW_ADMIN_TOKEN", hide_env_values = true)]
-    pub token: String,
+    pub token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -56,7 +56,10 @@ fn read(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
 pub async fn run(conn: Connection, command: BackendCommand) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let base = format!("{}/api/v1/admin/backends", conn.url.trim_end_matches('/'));
-    let auth = format!("Bearer {}", conn.token);
+    let token = conn.token.as_deref().filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+        anyhow::anyhow!("no admin token: pass --token or set SMSGW_ADMIN_TOKEN (the gateway's admin_token_file or SMSGW_ADMIN_TOKEN)")
+    })?;
+    let auth = format!("Bearer {token}");
     let request = match command {
         BackendCommand::Upload { name, component, config, fixtures } => {
             let mut form = reqwest::multipart::Form::new()
@@ -82,8 +85,9 @@ pub async fn run(conn: Connection, command: BackendCommand) -> anyhow::Result<()
             client.post(format!("{base}/{name}/try")).header("content-type", "application/json").body(read(&input)?)
         }
     };
-    let response =
-        request.header("authorization", auth).send().await.with_context(|| format!("cannot reach {}", conn.url))?;
+    let response = request.header("authorization", auth).send().await.with_context(|| {
+        format!("cannot reach the gateway at {}: is it running there? (set --url or SMSGW_URL)", conn.url)
+    })?;
     let status = response.status();
     let body = response.text().await?;
     let pretty = serde_json::from_str::<serde_json::Value>(&body)
