@@ -47,9 +47,18 @@ async fn metrics_are_scraped_and_parse() {
     }
     assert_eq!(gw.inbound_get("/backends/p/?identity=%2B1").await.0, 400);
     provider.wait_for(5, Duration::from_secs(20)).await;
-    let text = gw.http.get(gw.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    let lines = text.lines().map(|l| Ok(l.to_string()));
-    let scrape = prometheus_parse::Scrape::parse(lines).expect("the exposition parses");
+    // An attempt is counted just after its provider answered: scrape until all five are.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (text, scrape) = loop {
+        let text = gw.http.get(gw.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        let lines = text.lines().map(|l| Ok(l.to_string()));
+        let scrape = prometheus_parse::Scrape::parse(lines).expect("the exposition parses");
+        let sent = value(sample(&scrape, "smsgw_send_attempts_total", &[("backend", "p"), ("outcome", "sent")]));
+        if sent >= 5.0 || Instant::now() > deadline {
+            break (text, scrape);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(value(sample(&scrape, "smsgw_inbound_requests_total", &[("backend", "p"), ("status", "200")])), 5.0);
     assert_eq!(value(sample(&scrape, "smsgw_inbound_requests_total", &[("backend", "p"), ("status", "400")])), 1.0);
     assert_eq!(value(sample(&scrape, "smsgw_inbound_messages_total", &[("backend", "p")])), 5.0);
