@@ -10,6 +10,9 @@ use std::fmt;
 #[derive(Clone, Default)]
 pub struct Secrets {
     values: Vec<(String, String)>,
+    /// Every form the values take where the host writes them, computed once:
+    /// redaction runs on every provider response.
+    forms: Vec<String>,
 }
 
 /// Not shown: this type holds passwords.
@@ -30,6 +33,17 @@ pub enum Escape {
     Json,
 }
 
+/// A value raw, form- and percent-encoded, JSON-escaped and in base64.
+fn forms_of(value: &str) -> [String; 5] {
+    use base64::Engine as _;
+    let form: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
+    let percent = percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let quoted = serde_json::Value::String(value.to_string()).to_string();
+    let json = quoted[1..quoted.len() - 1].to_string();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(value);
+    [value.to_string(), form, percent, json, b64]
+}
+
 /// What replaces a secret's value wherever it would be shown.
 pub const REDACTED: &str = "[redacted]";
 
@@ -43,7 +57,8 @@ impl Secrets {
         let mut values: Vec<_> = values.into_iter().filter(|(_, v)| !v.is_empty()).collect();
         // Longest first, so a secret containing another is redacted whole.
         values.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
-        Secrets { values }
+        let forms = values.iter().flat_map(|(_, value)| forms_of(value)).collect();
+        Secrets { values, forms }
     }
 
     /// True when there is nothing to hide.
@@ -100,16 +115,8 @@ impl Secrets {
 
     /// Every form a secret's value can take where the host puts it: raw,
     /// form- and percent-encoded (URLs, form bodies), JSON-escaped, base64.
-    fn forms(&self) -> impl Iterator<Item = String> + '_ {
-        self.values.iter().flat_map(|(_, value)| {
-            use base64::Engine as _;
-            let form: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
-            let percent = percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string();
-            let quoted = serde_json::Value::String(value.clone()).to_string();
-            let json = quoted[1..quoted.len() - 1].to_string();
-            let b64 = base64::engine::general_purpose::STANDARD.encode(value);
-            [value.clone(), form, percent, json, b64]
-        })
+    fn forms<'a>(&'a self, extra: &'a [String]) -> impl Iterator<Item = &'a str> + 'a {
+        self.forms.iter().chain(extra).map(String::as_str)
     }
 
     /// `text` with every secret value, in any of the forms the host writes it
@@ -117,9 +124,9 @@ impl Secrets {
     /// value) replaced by [`REDACTED`].
     pub fn redact_with(&self, text: &str, extra: &[String]) -> String {
         let mut out = text.to_string();
-        for form in self.forms().chain(extra.iter().cloned()) {
-            if form.len() >= 3 && out.contains(form.as_str()) {
-                out = out.replace(form.as_str(), REDACTED);
+        for form in self.forms(extra) {
+            if form.len() >= 3 && out.contains(form) {
+                out = out.replace(form, REDACTED);
             }
         }
         out
@@ -133,7 +140,7 @@ impl Secrets {
     /// Like [`Secrets::redact_with`] for bytes that need not be UTF-8 (a provider's response body).
     pub fn redact_bytes(&self, bytes: &[u8], extra: &[String]) -> Vec<u8> {
         let mut out = bytes.to_vec();
-        for form in self.forms().chain(extra.iter().cloned()) {
+        for form in self.forms(extra) {
             let needle = form.as_bytes();
             if needle.len() < 3 {
                 continue;

@@ -43,7 +43,7 @@ fn deploy_error(e: DeployError) -> Response {
 }
 
 /// Compares without an early exit, so timing does not reveal the token.
-pub(super) fn same_token(a: &[u8], b: &[u8]) -> bool {
+fn same_token(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -53,8 +53,19 @@ async fn authenticate(
     request: Request,
     next: Next,
 ) -> Response {
+    match token_refusal(&state, &headers) {
+        None => next.run(request).await,
+        Some(refused) => refused,
+    }
+}
+
+/// The admin token's check (the admin API, and `/metrics` when it is not
+/// open): nothing when the token is right, else the answer to give: 403 when
+/// there is no token to check against, 401 for a wrong or missing one.
+pub(super) fn token_refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
     let Some(expected) = &state.admin_token else {
-        return error(StatusCode::FORBIDDEN, "the admin API is disabled: set SMSGW_ADMIN_TOKEN or admin_token_file");
+        let disabled = "the admin API is disabled: set SMSGW_ADMIN_TOKEN or admin_token_file";
+        return Some(error(StatusCode::FORBIDDEN, disabled));
     };
     let given = headers
         .get("authorization")
@@ -62,8 +73,8 @@ async fn authenticate(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     match given {
-        Some(token) if same_token(token.as_bytes(), expected.as_bytes()) => next.run(request).await,
-        _ => (StatusCode::UNAUTHORIZED, [("www-authenticate", "Bearer")], "").into_response(),
+        Some(token) if same_token(token.as_bytes(), expected.as_bytes()) => None,
+        _ => Some((StatusCode::UNAUTHORIZED, [("www-authenticate", "Bearer")], "").into_response()),
     }
 }
 

@@ -4,26 +4,20 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::admin::same_token;
-use super::reply::plain;
+use super::admin::token_refusal;
 use crate::metrics::metrics;
 use crate::store::now_ms;
 
 /// The text exposition; needs the admin token unless `/metrics` is open.
 pub async fn scrape(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if !state.metrics_open {
-        let given = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-        match (&state.admin_token, given) {
-            (Some(expected), Some(token)) if same_token(token.trim().as_bytes(), expected.as_bytes()) => {}
-            (None, _) => {
-                return plain(StatusCode::FORBIDDEN, "/metrics needs the admin token, and the admin API is disabled");
-            }
-            _ => return (StatusCode::UNAUTHORIZED, [("www-authenticate", "Bearer")], "").into_response(),
-        }
+    if !state.metrics_open
+        && let Some(refused) = token_refusal(&state, &headers)
+    {
+        return refused;
     }
     let m = metrics();
     m.clear_backend_state();
