@@ -28,6 +28,16 @@ pub async fn run(
     phase: Duration,
     url_for: impl Fn(u64) -> String + Send + Sync + 'static,
 ) -> LoadResult {
+    run_with_acks(concurrency, phase, url_for).await.0
+}
+
+/// Like [`run`], also returning when each request `n` was acknowledged (for
+/// latencies measured from the acknowledgement onwards).
+pub async fn run_with_acks(
+    concurrency: usize,
+    phase: Duration,
+    url_for: impl Fn(u64) -> String + Send + Sync + 'static,
+) -> (LoadResult, Vec<(u64, Instant)>) {
     let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().expect("client");
     let url_for = Arc::new(url_for);
     let stop = Arc::new(AtomicBool::new(false));
@@ -38,6 +48,7 @@ pub async fn run(
         let (client, url_for, stop, sent) = (client.clone(), url_for.clone(), stop.clone(), sent.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
+            let mut acks = Vec::new();
             let mut failed = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 if sent.fetch_add(1, Ordering::Relaxed) >= MAX_REQUESTS {
@@ -49,31 +60,35 @@ pub async fn run(
                     Ok(r) if r.status().is_success() => {
                         let _ = r.bytes().await;
                         latencies.push(t.elapsed());
+                        acks.push((n, Instant::now()));
                     }
                     _ => failed += 1,
                 }
             }
-            (latencies, failed)
+            (latencies, acks, failed)
         }));
     }
     tokio::time::sleep(phase).await;
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
+    let mut all_acks = Vec::new();
     let mut failed = 0;
     for t in tasks {
-        let (l, f) = t.await.expect("load task");
+        let (l, a, f) = t.await.expect("load task");
         all.extend(l);
+        all_acks.extend(a);
         failed += f;
     }
     let elapsed = started.elapsed();
     all.sort();
     let pct =
         |p: f64| all.get(((all.len() as f64 - 1.0) * p).round() as usize).map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0);
-    LoadResult {
+    let result = LoadResult {
         ok: all.len() as u64,
         failed,
         rps: all.len() as f64 / elapsed.as_secs_f64(),
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),
-    }
+    };
+    (result, all_acks)
 }

@@ -269,11 +269,24 @@ async fn cli_talks_to_the_admin_api() {
             .output()
             .unwrap()
     };
+    let settings = dir.path().join("settings.json");
+    let provider = MockProvider::start(&[]).await;
+    std::fs::write(&settings, self::settings(&provider).to_string()).unwrap();
     let out = cli(&["upload", "cli", wasm.to_str().unwrap()], TOKEN);
+    assert!(!out.status.success(), "no settings: the http component has no sendsms_url");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sendsms_url"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(&["upload", "cli", wasm.to_str().unwrap(), "--config", settings.to_str().unwrap()], TOKEN);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"version\": 1"));
     let out = cli(&["list"], TOKEN);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("\"cli\""));
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and one line per backend:\n{table}");
+    assert!(lines[0].starts_with("NAME") && lines[0].contains("SHA256"), "{table}");
+    assert!(lines.iter().any(|l| l.starts_with("cli ") && l.contains("upload") && l.contains("serving")), "{table}");
+    let out = cli(&["list", "--json"], TOKEN);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["backends"].as_array().unwrap().len(), 2, "{json}");
     let out = cli(&["list"], "wrong-token");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("refused the admin token"));
@@ -304,4 +317,65 @@ fn cli_errors_say_how_to_fix_them_without_a_backtrace() {
         assert!(!stderr.to_lowercase().contains("stack backtrace"), "a user error printed a backtrace:\n{stderr}");
         assert!(stderr.starts_with("error: "), "{stderr}");
     }
+}
+
+/// An upload runs its fixtures with the settings being uploaded (the file's
+/// `overrides` on top), and settings the component itself rejects are refused
+/// with its reason, fixtures or not: nothing changes.
+#[tokio::test]
+async fn uploads_are_checked_with_the_settings_being_uploaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let provider = MockProvider::start(&[]).await;
+    let gw = gateway(dir.path()).await;
+
+    // Settings without the URL the component needs: refused, named.
+    let (status, answer) = upload(&gw, "acme", http_component(), Some(&json!({ "config": {} })), None).await;
+    assert_eq!(status, 422, "{answer}");
+    let error = answer["error"].as_str().unwrap();
+    assert!(error.contains("rejects these settings") && error.contains("sendsms_url"), "{answer}");
+    // A URL outside allowed_hosts: the host's own refusal, named.
+    let mut outside = settings(&provider);
+    outside["allowed_hosts"] = json!(["https://api.example.com"]);
+    let (status, answer) = upload(&gw, "acme", http_component(), Some(&outside), None).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("allowed_hosts"), "{answer}");
+    assert!(!answer.to_string().contains("very-secret-value"), "{answer}");
+    let (status, _) = admin(&gw, reqwest::Method::GET, "/backends/acme", None).await;
+    assert_eq!(status, 404, "nothing was created");
+
+    // The fixture file's config (which would pass) is not what runs: the
+    // operator's settings are. A fixture relying on a key only its own config
+    // sets fails; the same key as an override passes.
+    let fixture = |key_in: &str| {
+        let mut f = json!({
+            "allowed_hosts": ["http://127.0.0.1:9999"],
+            "outgoing": [ {
+                "name": "sends to the provider",
+                "message": { "text": "hi", "identities": ["+1"] },
+                "mocks": [ { "method": "GET", "url": "http://127.0.0.1:9999/send", "status": 200 } ],
+                "expect": { "requests": [ { "method": "GET", "url": "http://127.0.0.1:9999/send" } ],
+                            "outcome": { "result": "sent" } }
+            } ]
+        });
+        f[key_in] = json!({ "sendsms_url": "http://127.0.0.1:9999/send" });
+        f
+    };
+    let (status, answer) =
+        upload(&gw, "acme", http_component(), Some(&settings(&provider)), Some(&fixture("config"))).await;
+    assert_eq!(status, 422, "the fixture ran against the operator's URL: {answer}");
+    let error = answer["error"].as_str().unwrap();
+    assert!(error.contains("fixtures failed") && error.contains(&provider.origin()), "{answer}");
+    assert!(!error.contains("very-secret-value"), "secrets in the report: {answer}");
+    let (status, answer) =
+        upload(&gw, "acme", http_component(), Some(&settings(&provider)), Some(&fixture("overrides"))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["fixtures"].as_str().unwrap().contains("1 of 1 cases passed"), "{answer}");
+    assert!(provider.received().is_empty(), "fixtures and the settings check never reach the network");
+
+    // A new version whose settings break it leaves the active one serving.
+    let (status, _) = upload(&gw, "acme", http_component(), Some(&json!({ "config": {} })), None).await;
+    assert_eq!(status, 422);
+    let (_, shown) = admin(&gw, reqwest::Method::GET, "/backends/acme", None).await;
+    assert_eq!(shown["active_version"], 1, "{shown}");
+    assert_eq!(gw.inbound_get("/backends/acme/?identity=9&text=ping").await.0, 200);
 }

@@ -10,6 +10,7 @@
 // `result<T, E>` returns T or throws E.
 
 import httpClient from "smsgw:backend/http-client@0.1.0";
+import log from "smsgw:backend/log@0.1.0";
 import {
   Config,
   encodePairs,
@@ -23,6 +24,29 @@ import {
   utf8DecodeLossy,
   utf8Encode,
 } from "./lib.js";
+
+// The sandbox has no stdout/stderr (writing there would trap), so console goes to the gateway's log.
+globalThis.console = {
+  log: (...args) => log.log("info", args.join(" ")),
+  error: (...args) => log.log("error", args.join(" ")),
+};
+
+/**
+ * Turns an unexpected exception (a bug) into the error `other(...)` with its
+ * stack, and logs it: nothing else could show it here.
+ */
+function reportsExceptions(fn) {
+  return (...args) => {
+    try {
+      return fn(...args);
+    } catch (e) {
+      if (e !== null && typeof e === "object" && typeof e.tag === "string") throw e; // a WIT error
+      const text = (e instanceof Error ? `${e.name}: ${e.message}\n${e.stack ?? ""}` : String(e)).trimEnd().slice(0, 4000);
+      log.log("error", text);
+      throw { tag: "other", val: text };
+    }
+  };
+}
 
 /** The options of this backend, read from the operator's table; throws the reason. */
 function readSettings(ctx) {
@@ -109,7 +133,7 @@ function fetchOnce(request) {
 function httpError(e) {
   if (e && typeof e === "object" && typeof e.tag === "string") return e;
   if (e && typeof e === "object" && e.payload && typeof e.payload.tag === "string") return e.payload;
-  throw e; // not a host error: a bug here, let it trap
+  throw e; // not a host error: a bug here, reported by reportsExceptions
 }
 
 /** What one provider reply means for the identities it covered: null when sent, else a send-error. */
@@ -205,4 +229,4 @@ function send(ctx, msg) {
   throw { tag: "failed-identities", val: { sent, failed } };
 }
 
-export const adapter = { parseIncoming, send };
+export const adapter = { parseIncoming: reportsExceptions(parseIncoming), send: reportsExceptions(send) };

@@ -48,9 +48,32 @@ if [[ ! -x "$tools/node_modules/.bin/jco" || "$(cat "$tools/.installed" 2>/dev/n
   echo "$lock_sum" >"$tools/.installed"
 fi
 
+# --- deterministic.c ---------------------------------------------------------
+# An LD_PRELOAD shim for the componentize step only: fixed random numbers, clocks
+# and file times, so that the same sources give the same bytes. Compiled into
+# $tools when it changes; without a C compiler the build goes on, not reproducibly.
+shim="$tools/libdeterministic.so"
+cc="$(command -v cc || command -v gcc || command -v clang || true)"
+if [[ -z "$cc" ]]; then
+  echo "note: no C compiler; this build is not reproducible"
+  shim=
+elif [[ "$shim" == *[\ :]* ]]; then
+  echo "note: a space or colon in the path of ${shim%/*}; this build is not reproducible"
+  shim=
+elif ! cmp -s "$here/../deterministic.c" "$tools/deterministic.c" || [[ ! -f "$shim" ]]; then
+  mkdir -p "$tools"
+  rm -f "$tools/deterministic.c"
+  if "$cc" -shared -fPIC -O2 -o "$shim" "$here/../deterministic.c" -ldl; then
+    cp "$here/../deterministic.c" "$tools/deterministic.c"
+  else
+    echo "note: deterministic.c did not compile; this build is not reproducible"
+    shim=
+  fi
+fi
+
 # --- the component ------------------------------------------------------------
 mkdir -p "$(dirname "$out")"
-newer=$(find "$here/backend.js" "$here/lib.js" "$root/wit" "$tools/.installed" -newer "$out" -print -quit 2>/dev/null || echo missing)
+newer=$(find "$here/backend.js" "$here/lib.js" "$here/../deterministic.c" "$root/wit" "$tools/.installed" -newer "$out" -print -quit 2>/dev/null || echo missing)
 if [[ $force == 0 && -f "$out" && -z "$newer" ]]; then
   echo "js: ${out#"$root"/} is up to date ($(stat -c %s "$out") bytes); checked in $(elapsed) s"
   exit 0
@@ -58,9 +81,9 @@ fi
 # --backend qjs: QuickJS instead of StarlingMonkey, which always imports wasi:http;
 # --backend-qjs-stub-wasi: no WASI imports at all; --backend-qjs-disable-async: no
 # component-model async ABI, which the gateway does not enable.
-"$tools/node_modules/.bin/jco" componentize "$here/backend.js" \
+LD_PRELOAD="$shim${LD_PRELOAD:+ $LD_PRELOAD}" "$tools/node_modules/.bin/jco" componentize "$here/backend.js" \
   --wit "$root/wit" --world-name backend \
   --backend qjs --backend-qjs-stub-wasi --backend-qjs-disable-async \
   -o "$out.tmp" >/dev/null
 mv "$out.tmp" "$out"
-echo "js: built ${out#"$root"/} ($(stat -c %s "$out") bytes) in $(elapsed) s"
+echo "js: built ${out#"$root"/} ($(stat -c %s "$out") bytes, sha256 $(sha256sum "$out" | cut -c1-16)) in $(elapsed) s"

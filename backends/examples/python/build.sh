@@ -45,14 +45,13 @@ if ! have_toolchain; then
     echo "toolchain installed in $(elapsed "$install_start") s"
 fi
 
-# --- component ---------------------------------------------------------------
-# Exports the interface smsgw:backend/adapter (world `backend`); --stub-wasi
-# replaces every WASI import with a trapping stub, so the component imports only
-# smsgw:backend/http-client and log.
-build_start="$(now)"
-mkdir -p "$(dirname "$out")"
+# The build imports app.py and writes __pycache__/ beside it: leave none behind.
+find "$here/src" -name __pycache__ -type d -prune -exec rm -rf {} +
+# Not byte-reproducible: componentize-py's heap snapshot keeps a few bytes of
+# leftover memory (and the host's random hash seed) that differ per build.
 "$cpy" -d "$root/wit" -w backend componentize --stub-wasi \
     -p "$here/src" app -o "$out.tmp"
+find "$here/src" -name __pycache__ -type d -prune -exec rm -rf {} +
 mv "$out.tmp" "$out"
 
-echo "built $out ($(stat -c %s "$out") bytes) in $(elapsed "$build_start") s (total $(elapsed "$start") s)"
+echo "built $out ($(stat -c %s "$out") bytes, sha256 $(sha256sum "$out" | cut -c1-16)) in $(elapsed "$build_start") s (total $(elapsed "$start") s)"

@@ -30,8 +30,14 @@ pub async fn deploy(smsgw: &GatewayOptions, b: Budget, report: &mut Report) -> a
     let upload = |name: String, wasm: Vec<u8>| {
         let (client, url) = (client.clone(), gw.url(&format!("/api/v1/admin/backends/{name}")));
         async move {
+            // Settings the http backends accept (the upload checks them); nothing is sent.
+            let settings = serde_json::json!({
+                "allowed_hosts": ["http://127.0.0.1:9"],
+                "config": { "sendsms_url": "http://127.0.0.1:9/send" },
+            });
             let form = reqwest::multipart::Form::new()
-                .part("component", reqwest::multipart::Part::bytes(wasm).file_name("b.wasm"));
+                .part("component", reqwest::multipart::Part::bytes(wasm).file_name("b.wasm"))
+                .text("config", settings.to_string());
             let r = client.put(url).bearer_auth(TOKEN).multipart(form).send().await?;
             anyhow::ensure!(r.status().is_success(), "upload failed: {}", r.text().await?);
             anyhow::Ok(())

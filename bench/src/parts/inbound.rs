@@ -122,9 +122,9 @@ pub async fn inbound(b: Budget, full: bool, report: &mut Report) -> anyhow::Resu
         "per_call_parse_us": per_call_us, "spun": load_json(&spun), "spun_cpu_us_per_req": spun_cpu, "spun_over_native": spun.rps / native.rps, "rss_idle_kib": idle_rss, "rss_peak_kib": peak_rss,
     });
     if full {
-        match rapidsms(b).await {
+        match rapidsms(b.concurrency, b.phase, "rapidsms.router.db.DatabaseRouter", kannel_url).await {
             Ok(r) => {
-                rows.push(("RapidSMS 2.2 Kannel view under gunicorn".into(), fmt_load(&r)));
+                rows.push(("RapidSMS 2.2 Kannel view under gunicorn, DatabaseRouter".into(), fmt_load(&r)));
                 rows.push((
                     "smsgw (Wasm) / RapidSMS throughput (target ≥ 30)".into(),
                     format!("{:.1}", wasm.rps / r.rps),
@@ -139,14 +139,24 @@ pub async fn inbound(b: Budget, full: bool, report: &mut Report) -> anyhow::Resu
     Ok(())
 }
 
-/// RapidSMS's Kannel view, set up by `bench/rapidsms/` scripts.
-async fn rapidsms(b: Budget) -> anyhow::Result<LoadResult> {
+/// RapidSMS's Kannel view with `router`, set up by `bench/rapidsms/` scripts,
+/// loaded from `concurrency` keep-alive connections.
+pub(super) async fn rapidsms<U: Fn(u64) -> String + Send + Sync + 'static>(
+    concurrency: usize,
+    phase: std::time::Duration,
+    router: &str,
+    url: impl FnOnce(String) -> U,
+) -> anyhow::Result<LoadResult> {
     let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rapidsms");
     anyhow::ensure!(scripts.join("setup.sh").exists(), "bench/rapidsms/setup.sh is missing");
     let status = std::process::Command::new("bash").arg(scripts.join("setup.sh")).status()?;
     anyhow::ensure!(status.success(), "bench/rapidsms/setup.sh failed");
     let port = gateway::free_port();
-    let out = std::process::Command::new("bash").arg(scripts.join("run.sh")).arg(port.to_string()).output()?;
+    let out = std::process::Command::new("bash")
+        .arg(scripts.join("run.sh"))
+        .arg(port.to_string())
+        .env("RAPIDSMS_BENCH_ROUTER", router)
+        .output()?;
     anyhow::ensure!(out.status.success(), "run.sh failed: {}", String::from_utf8_lossy(&out.stderr));
     let pid = String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
@@ -154,8 +164,7 @@ async fn rapidsms(b: Budget) -> anyhow::Result<LoadResult> {
         .find_map(|w| w.parse::<u32>().ok())
         .ok_or_else(|| anyhow::anyhow!("run.sh printed no PID"))?;
     let result =
-        load::run(b.concurrency, b.phase, kannel_url(format!("http://127.0.0.1:{port}/backends/kannel-fake-smsc/")))
-            .await;
+        load::run(concurrency, phase, url(format!("http://127.0.0.1:{port}/backends/kannel-fake-smsc/"))).await;
     let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
     Ok(result)
 }

@@ -4,6 +4,7 @@
 mod deploy;
 mod inbound;
 mod outbound;
+mod pace;
 mod sandbox;
 mod sends;
 
@@ -62,7 +63,7 @@ fn load_json(r: &LoadResult) -> Value {
 }
 
 /// The parts, in the order they run.
-pub const PARTS: [&str; 4] = ["inbound", "sandbox", "outbound", "deploy"];
+pub const PARTS: [&str; 5] = ["inbound", "pace", "sandbox", "outbound", "deploy"];
 
 /// Runs the parts named in `only` (every part when it is empty); `full` also runs RapidSMS.
 pub async fn run_all(budget: Budget, full: bool, only: &[String]) -> anyhow::Result<Report> {
@@ -71,6 +72,9 @@ pub async fn run_all(budget: Budget, full: bool, only: &[String]) -> anyhow::Res
     let wanted = |part: &str| only.is_empty() || only.iter().any(|p| p == part);
     if wanted("inbound") {
         inbound::inbound(budget, full, &mut report).await?;
+    }
+    if wanted("pace") {
+        pace::pace(&smsgw, budget, full, &mut report).await?;
     }
     if wanted("sandbox") {
         sandbox::sandbox(budget, &mut report).await?;

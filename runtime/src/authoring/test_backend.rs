@@ -4,36 +4,92 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::fixtures::{FixtureFile, FixtureRunner};
+use super::fixtures::schema::read_json_object;
+use super::fixtures::{FixtureRunner, read_fixture_file};
+use crate::backend::settings::UploadSettings;
+use crate::secrets::Secrets;
+use crate::wasm::cache::CompileCache;
+
+/// What to run, and how.
+pub struct TestBackend<'a> {
+    pub component: &'a Path,
+    pub fixtures: &'a [PathBuf],
+    /// A JSON object replacing each file's `config` (the old way to try a config).
+    pub config: Option<&'a Path>,
+    /// Settings as an upload would carry them: the fixtures run as on upload.
+    pub settings: Option<&'a Path>,
+    /// Where compiled components are kept between runs; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The default place for compiled components: a large component (Python's
+/// interpreter is 19 MB) takes seconds to compile, and authors run this often.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("SMSGW_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("smsgw").join("components"))
+}
 
 /// Runs fixture files against a component in the real sandbox; returns
 /// whether every case passed (the caller turns that into the exit code).
-pub async fn test_backend(component: &Path, fixtures: &[PathBuf], config: Option<&Path>) -> anyhow::Result<bool> {
-    let wasm = std::fs::read(component).with_context(|| format!("cannot read {}", component.display()))?;
+pub async fn test_backend(run: TestBackend<'_>) -> anyhow::Result<bool> {
+    let wasm = std::fs::read(run.component).with_context(|| format!("cannot read {}", run.component.display()))?;
     let runner = FixtureRunner::new()?;
-    let compiled =
-        runner.compile(&wasm).with_context(|| format!("{} is not an acceptable backend", component.display()))?;
-    let override_config = match config {
+    let cache = match &run.cache_dir {
         None => None,
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            match serde_json::from_str::<serde_json::Value>(&text) {
-                Ok(serde_json::Value::Object(map)) => Some(map),
-                Ok(_) => anyhow::bail!("{} must hold a JSON object", path.display()),
-                Err(e) => anyhow::bail!("{} is not valid JSON: {e}", path.display()),
+        Some(dir) => match CompileCache::new(dir, runner.engine()) {
+            Ok(cache) => Some(cache),
+            Err(e) => {
+                eprintln!("note: not caching the compiled component: {e:#}");
+                None
             }
-        }
+        },
+    };
+    let compiled = runner
+        .compile_with(&wasm, cache.as_ref())
+        .with_context(|| format!("{} is not an acceptable backend", run.component.display()))?;
+    if compiled.compiled {
+        println!("compiled {} in {} ms", run.component.display(), compiled.elapsed.as_millis());
+    }
+    let replace_config = match run.config {
+        None => None,
+        Some(path) => match read_json_object(path, "the configuration")? {
+            serde_json::Value::Object(map) => Some(map),
+            _ => unreachable!("checked to be an object"),
+        },
+    };
+    let settings: Option<UploadSettings> = match run.settings {
+        None => None,
+        Some(path) => Some(
+            serde_json::from_value(read_json_object(path, "upload settings")?)
+                .with_context(|| format!("{} is not valid upload settings", path.display()))?,
+        ),
     };
     let (mut passed, mut failed) = (0, 0);
-    for path in fixtures {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let mut file: FixtureFile =
-            serde_json::from_str(&text).with_context(|| format!("{} is not a valid fixture file", path.display()))?;
-        if let Some(c) = &override_config {
+    for path in run.fixtures {
+        let mut file = read_fixture_file(path)?;
+        if let Some(c) = &replace_config {
             file.config = c.clone();
         }
-        let report = runner.run(&compiled, &file).await;
-        println!("{}:\n{report}", path.display());
+        if let Some(settings) = &settings {
+            if let Some(reason) = runner.settings_refusal(&compiled.component, settings, Some(&file)).await {
+                println!("{}:\n  FAIL the component rejects these settings: {reason}", path.display());
+                failed += 1;
+                continue;
+            }
+            file = file.under_settings(settings);
+        }
+        let report = runner.run(&compiled.component, &file).await;
+        // Mismatches quote what the component sent, secrets filled in.
+        let shown = match &settings {
+            Some(settings) => Secrets::new(settings.secrets.clone()).redact(&report.to_string()),
+            None => report.to_string(),
+        };
+        println!("{}:\n{shown}", path.display());
         failed += report.failed();
         passed += report.cases.len() - report.failed();
     }

@@ -9,6 +9,7 @@ pub mod builtin;
 pub mod checks;
 pub mod contract;
 pub mod registry;
+pub mod settings;
 pub mod stats;
 
 pub use registry::Registry;

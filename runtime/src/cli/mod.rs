@@ -33,8 +33,16 @@ pub enum Command {
         #[arg(required = true)]
         fixtures: Vec<PathBuf>,
         /// JSON object replacing each file's `config`.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "settings")]
         config: Option<PathBuf>,
+        /// Upload settings (as for `backend upload --config`): run the fixtures
+        /// as an upload would, with these settings and the files' overrides.
+        #[arg(long)]
+        settings: Option<PathBuf>,
+        /// Compile every time instead of reusing compiled components
+        /// (kept in $SMSGW_CACHE_DIR, else ~/.cache/smsgw/components).
+        #[arg(long)]
+        no_cache: bool,
     },
     /// Create a ready-to-build backend project.
     New {
@@ -135,13 +143,17 @@ pub fn main() -> anyhow::Result<()> {
             runtime.shutdown_timeout(std::time::Duration::from_secs(1));
             result
         }
-        Command::TestBackend { component, fixtures, config } => {
+        Command::TestBackend { component, fixtures, config, settings, no_cache } => {
+            use crate::authoring::test_backend::{TestBackend, default_cache_dir, test_backend};
             let runtime = tokio::runtime::Runtime::new()?;
-            if !runtime.block_on(crate::authoring::test_backend::test_backend(
-                &component,
-                &fixtures,
-                config.as_deref(),
-            ))? {
+            let run = TestBackend {
+                component: &component,
+                fixtures: &fixtures,
+                config: config.as_deref(),
+                settings: settings.as_deref(),
+                cache_dir: if no_cache { None } else { default_cache_dir() },
+            };
+            if !runtime.block_on(test_backend(run))? {
                 std::process::exit(1);
             }
             Ok(())

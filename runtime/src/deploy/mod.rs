@@ -9,9 +9,8 @@
 
 pub mod compiler;
 mod files;
-mod settings;
 
-pub use settings::UploadSettings;
+pub use crate::backend::settings::UploadSettings;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -27,6 +26,7 @@ use self::files::ComponentFiles;
 use crate::authoring::fixtures::{FixtureFile, FixtureRunner};
 use crate::backend::{MountedBackend, Registry};
 use crate::config::{BackendConfig, validate_backend_name};
+use crate::secrets::Secrets;
 use crate::store::{BackendVersion, VersionStore};
 use crate::wasm::bindings::WIT_VERSION;
 use crate::wasm::cache::{Compiled, sha256_hex};
@@ -162,11 +162,20 @@ impl Deployer {
             )));
         }
         validate::check_header(&wasm).map_err(|e| DeployError::Invalid(format!("not accepted: {e}")))?;
-        let cfg = settings.to_backend_config(name, "upload")?;
+        let cfg = settings.to_backend_config(name, "upload").map_err(DeployError::Invalid)?;
+        if let Some(file) = &fixtures {
+            let cases = file.incoming.len() + file.outgoing.len();
+            if cases > MAX_FIXTURE_CASES {
+                return Err(DeployError::Invalid(format!(
+                    "the fixture file has {cases} cases; an upload may carry at most {MAX_FIXTURE_CASES}"
+                )));
+            }
+        }
         let (mounted, artefact) = self.compile_upload(&cfg, &wasm).await?;
+        self.check_settings(&mounted, &settings, fixtures.as_ref()).await?;
         let fixture_report = match fixtures {
             None => None,
-            Some(file) => Some(self.run_fixtures(&mounted, &file).await?),
+            Some(file) => Some(self.run_fixtures(&mounted, file.under_settings(&settings), &settings).await?),
         };
 
         let _change = self.changes.lock().await;
@@ -226,23 +235,54 @@ impl Deployer {
         Ok((mounted, artefact))
     }
 
-    /// Runs an upload's fixtures against it, bounded in count and time.
-    async fn run_fixtures(&self, mounted: &MountedBackend, file: &FixtureFile) -> Result<String, DeployError> {
-        let cases = file.incoming.len() + file.outgoing.len();
-        if cases > MAX_FIXTURE_CASES {
-            return Err(DeployError::Invalid(format!(
-                "the fixture file has {cases} cases; an upload may carry at most {MAX_FIXTURE_CASES}"
-            )));
-        }
+    /// Refuses settings the component itself rejects (a `config` error when
+    /// called with them): such a version would fail every request.
+    async fn check_settings(
+        &self,
+        mounted: &MountedBackend,
+        settings: &UploadSettings,
+        fixtures: Option<&FixtureFile>,
+    ) -> Result<(), DeployError> {
         let runner = FixtureRunner::with_engine(self.registry.engine().clone())
             .map_err(|e| DeployError::Internal(e.to_string()))?;
-        let report = tokio::time::timeout(FIXTURE_TIME, runner.run(mounted.component(), file)).await.map_err(|_| {
-            DeployError::FixturesFailed(format!("the fixtures did not finish within {} s", FIXTURE_TIME.as_secs()))
-        })?;
-        if !report.passed() {
-            return Err(DeployError::FixturesFailed(format!("fixtures failed:\n{report}")));
+        let refusal =
+            tokio::time::timeout(FIXTURE_TIME, runner.settings_refusal(mounted.component(), settings, fixtures))
+                .await
+                .map_err(|_| {
+                    DeployError::Invalid(format!(
+                        "checking the settings did not finish within {} s",
+                        FIXTURE_TIME.as_secs()
+                    ))
+                })?;
+        match refusal {
+            None => Ok(()),
+            Some(reason) => Err(DeployError::Invalid(format!(
+                "the component rejects these settings ({})",
+                Secrets::new(settings.secrets.clone()).redact(&reason)
+            ))),
         }
-        Ok(report.to_string())
+    }
+
+    /// Runs an upload's fixtures against it under the settings being
+    /// uploaded, bounded in count and time.
+    async fn run_fixtures(
+        &self,
+        mounted: &MountedBackend,
+        file: FixtureFile,
+        settings: &UploadSettings,
+    ) -> Result<String, DeployError> {
+        let runner = FixtureRunner::with_engine(self.registry.engine().clone())
+            .map_err(|e| DeployError::Internal(e.to_string()))?;
+        let report =
+            tokio::time::timeout(FIXTURE_TIME, runner.run(mounted.component(), &file)).await.map_err(|_| {
+                DeployError::FixturesFailed(format!("the fixtures did not finish within {} s", FIXTURE_TIME.as_secs()))
+            })?;
+        // Mismatches quote what the component sent, secrets filled in.
+        let text = Secrets::new(settings.secrets.clone()).redact(&report.to_string());
+        if !report.passed() {
+            return Err(DeployError::FixturesFailed(format!("fixtures failed:\n{text}")));
+        }
+        Ok(text)
     }
 
     /// Validates and compiles in process, on the bounded pool, within the time
@@ -270,7 +310,7 @@ impl Deployer {
         let settings: UploadSettings =
             serde_json::from_str(&v.settings).map_err(|e| DeployError::Internal(format!("stored settings: {e}")))?;
         let wasm = self.files.read(&v.sha256)?;
-        let cfg = settings.to_backend_config(&v.name, "upload")?;
+        let cfg = settings.to_backend_config(&v.name, "upload").map_err(DeployError::Invalid)?;
         let mut mounted = self.compile(cfg, wasm).await?;
         mounted.version = Some(v.version);
         self.registry.activate(Arc::new(mounted));

@@ -16,7 +16,7 @@ pub fn now_ms() -> Millis {
 }
 
 /// A store failure; the request that caused it changes nothing.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(String),

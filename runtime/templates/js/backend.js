@@ -3,23 +3,57 @@
 // provider, then pin the behaviour in `testdata/`.
 //
 // The exported `adapter` object implements the WIT interface of the same name;
-// a `result` error is thrown as `{ tag, val }`.
+// a `result` error is thrown as `{ tag, val }`. console.log writes to the
+// gateway's log.
 
 import httpClient from "smsgw:backend/http-client@0.1.0";
+import log from "smsgw:backend/log@0.1.0";
+
+// The sandbox has no stdout/stderr (writing there would trap), so console goes to the gateway's log.
+globalThis.console = {
+  log: (...args) => log.log("info", args.join(" ")),
+  error: (...args) => log.log("error", args.join(" ")),
+};
+
+/**
+ * Turns an unexpected exception (a bug) into the error `other(...)` with its
+ * stack, and logs it: nothing else could show it here.
+ */
+function reportsExceptions(fn) {
+  return (...args) => {
+    try {
+      return fn(...args);
+    } catch (e) {
+      if (e !== null && typeof e === "object" && typeof e.tag === "string") throw e; // a WIT error
+      const text = (e instanceof Error ? `${e.name}: ${e.message}\n${e.stack ?? ""}` : String(e)).trimEnd().slice(0, 4000);
+      log.log("error", text);
+      throw { tag: "other", val: text };
+    }
+  };
+}
 
 /** UTF-8 bytes of a string (QuickJS inside the component has no TextEncoder). */
 function utf8(text) {
   return Uint8Array.from(unescape(encodeURIComponent(text)), (c) => c.charCodeAt(0));
 }
 
-/** The first value of a query parameter, trimmed; a 400 naming it when missing. */
+/** A percent-encoded query component, decoded; null when malformed (e.g. `%ZZ`). */
+function decode(component) {
+  try {
+    return decodeURIComponent(component.replace(/\+/g, " "));
+  } catch {
+    return null;
+  }
+}
+
+/** The first value of a query parameter, trimmed; a 400 naming it when missing or malformed. */
 function param(query, name) {
   for (const pair of query.split("&")) {
     const [key, value = ""] = pair.split("=");
-    if (decodeURIComponent(key.replace(/\+/g, " ")) === name) {
-      const text = decodeURIComponent(value.replace(/\+/g, " ")).trim();
-      if (text !== "") return text;
-    }
+    if (decode(key) !== name) continue;
+    const text = decode(value);
+    if (text === null) throw { tag: "invalid-request", val: `malformed percent-encoding in parameter '${name}'` };
+    if (text.trim() !== "") return text.trim();
   }
   throw { tag: "invalid-request", val: `missing parameter '${name}'` };
 }
@@ -48,4 +82,4 @@ function send(ctx, msg) {
   throw { tag: "permanent", val: `provider answered ${response.status}` };
 }
 
-export const adapter = { parseIncoming, send };
+export const adapter = { parseIncoming: reportsExceptions(parseIncoming), send: reportsExceptions(send) };

@@ -16,6 +16,8 @@ pub struct Received {
     pub path: String,
     pub query: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// When it arrived (for latencies measured at the provider).
+    pub at: Instant,
 }
 
 impl Received {
@@ -170,7 +172,13 @@ async fn record(State(state): State<Arc<ProviderState>>, request: Request) -> Re
     });
     if let Some(received) = &state.received {
         let query = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()).into_owned().collect();
-        let request = Received { method: parts.method.to_string(), path: parts.uri.path().to_string(), query, body };
+        let request = Received {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_string(),
+            query,
+            body,
+            at: Instant::now(),
+        };
         received.lock().unwrap().push(request);
     }
     let status = {

@@ -9,6 +9,9 @@ this module's `Adapter` class implements the exported interface `adapter`;
 a `result` error is raised as `Err(...)`, both by us and by `http_client.fetch`.
 """
 
+import functools
+import sys
+
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports import http_client, log
@@ -19,6 +22,7 @@ from wit_world.imports.types import (
     ParseError_Config,
     ParseError_InvalidRequest,
     ParseError_MethodNotAllowed,
+    ParseError_Other,
     PartialFailure,
     SendError_Config,
     SendError_FailedIdentities,
@@ -36,6 +40,7 @@ from smsgw_sdk import (
     InvalidParam,
     Params,
     ascii_upper,
+    describe_exception,
     encode_pairs,
     encode_pairs_with_secret_refs,
     lossy_utf8,
@@ -156,37 +161,47 @@ def describe_send_error(e):
     return "partial failure", True
 
 
-def _describe_exception(exc):
-    """The exception and its stack, without source lines: the traceback module
-    would read (stat) the source files, which traps with WASI stubbed out."""
-    lines = ["unexpected %s: %s" % (type(exc).__name__, exc)]
-    tb = exc.__traceback__
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        lines.append('  File "%s", line %d, in %s' % (code.co_filename, tb.tb_lineno, code.co_name))
-        tb = tb.tb_next
-    return "\n".join(lines)
+# The sandbox has no stdout/stderr (writing there would trap), so both go to the gateway's log.
+class _LogWriter:
+    def __init__(self, level):
+        self.level, self.pending = level, ""
+
+    def write(self, text):
+        *lines, self.pending = (self.pending + text).split("\n")
+        for line in lines:
+            log.log(self.level, line)
+        return len(text)
+
+    def flush(self):
+        pass
 
 
-def _logged(function):
-    """Logs an unexpected exception to the gateway's log before the call traps,
-    as a Rust backend's panic would (stdout/stderr are stubbed out here)."""
+sys.stdout, sys.stderr = _LogWriter(log.Level.INFO), _LogWriter(log.Level.ERROR)
 
-    def wrapper(*args):
-        try:
-            return function(*args)
-        except Err:
-            raise
-        except Exception as e:
-            log.log(log.Level.ERROR, _describe_exception(e))
-            raise
 
-    wrapper.__name__ = function.__name__
-    return wrapper
+def _reports_exceptions(other):
+    """Turns an unexpected exception (a bug) into the error `other(...)` with its
+    traceback, and logs it: Python cannot print it here (no stderr, no source files)."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def call(*args):
+            try:
+                return function(*args)
+            except Err:
+                raise
+            except Exception as e:
+                text = describe_exception(e, skip_frames=1)  # not this wrapper's frame
+                log.log(log.Level.ERROR, text)
+                raise Err(other(text))
+
+        return call
+
+    return decorate
 
 
 class Adapter(exports.Adapter):
-    @_logged
+    @_reports_exceptions(ParseError_Other)
     def parse_incoming(self, ctx, request):
         try:
             settings = Settings(ctx.config)
@@ -206,7 +221,7 @@ class Adapter(exports.Adapter):
             raise Err(ParseError_InvalidRequest(str(e)))
         return Incoming([IncomingMessage(identity, text, None, None, [])], [], None)
 
-    @_logged
+    @_reports_exceptions(SendError_Other)
     def send(self, ctx, message):
         try:
             settings = Settings(ctx.config)

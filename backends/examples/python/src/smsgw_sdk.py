@@ -353,3 +353,21 @@ def parse_u64(text):
         return None
     value = int(digits)
     return value if value < 2**64 else None
+
+
+# --- unexpected exceptions -------------------------------------------------------
+
+
+def describe_exception(exc, skip_frames=0, limit=4000):
+    """`Type: message` and the traceback's frames, at most `limit` characters.
+    Built by hand: the traceback module reads (stats) the source files, which
+    traps inside the component."""
+    lines = ["%s: %s" % (type(exc).__name__, exc), "Traceback (most recent call last):"]
+    tb = exc.__traceback__
+    for _ in range(skip_frames):
+        tb = tb and tb.tb_next
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        lines.append('  File "%s", line %d, in %s' % (code.co_filename, tb.tb_lineno, code.co_name))
+        tb = tb.tb_next
+    return "\n".join(lines)[:limit]

@@ -13,6 +13,8 @@ Environment (all optional; run.sh sets the first two):
                                loopback fake that gunicorn.conf.py starts)
   RAPIDSMS_BENCH_SYNCHRONOUS   SQLite PRAGMA synchronous (default FULL, like smsgw)
   RAPIDSMS_BENCH_CONN_MAX_AGE  Django CONN_MAX_AGE seconds (default 600: persistent)
+  RAPIDSMS_BENCH_ROUTER        router class (default rapidsms.router.db.DatabaseRouter;
+                               rapidsms.router.blocking.BlockingRouter is RapidSMS's default)
 """
 
 import os
@@ -115,7 +117,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 
 # --- RapidSMS ---
-RAPIDSMS_ROUTER = "rapidsms.router.db.DatabaseRouter"
+# RapidSMS's default is the BlockingRouter (nothing stored); the benchmark
+# measures both (RAPIDSMS_BENCH_ROUTER).
+RAPIDSMS_ROUTER = os.environ.get("RAPIDSMS_BENCH_ROUTER", "rapidsms.router.db.DatabaseRouter")
 
 # The documented (non-deprecated) way to pick handlers; without it the
 # handlers app spiders every INSTALLED_APP for handler modules each time a

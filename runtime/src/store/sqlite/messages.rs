@@ -28,8 +28,9 @@ fn already_stored(conn: &Connection, backend: &str, m: &NewInbound, dedup: Dedup
             .exists(params![backend, external_id, now - dedup.provider_id_ms])?,
         None if dedup.same_text_ms > 0 => conn
             .prepare_cached(
-                "SELECT 1 FROM messages WHERE direction = 'in' AND backend = ?1 AND identity = ?2 AND created_at >= ?3
-                 AND text = ?4 AND external_id IS NULL LIMIT 1",
+                "SELECT 1 FROM messages INDEXED BY messages_inbound_by_sender_text
+                 WHERE direction = 'in' AND backend = ?1 AND identity = ?2 AND text = ?4 AND created_at >= ?3
+                 AND external_id IS NULL LIMIT 1",
             )?
             .exists(params![backend, m.identity, now - dedup.same_text_ms, m.text])?,
         _ => false,

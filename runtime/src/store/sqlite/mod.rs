@@ -1,4 +1,4 @@
-//! The embedded SQLite store (WAL, `synchronous=FULL`).
+//! The embedded SQLite store (WAL; every answer waits for the log's fsync).
 //!
 //! One writer thread owns the connection and runs queued operations in
 //! batches ([`writer`]): one transaction and one fsync for many operations
@@ -19,7 +19,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::StoreError;
-use writer::{Completion, Job};
+use writer::{Completion, Durability, Job};
 
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 128;
@@ -35,6 +35,19 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// The database's write-ahead log, opened for syncing (SQLite keeps the file
+/// while its connection is open), its directory entry made durable once.
+fn open_wal(db: &Path) -> anyhow::Result<std::fs::File> {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    let wal = std::fs::File::open(&name)
+        .map_err(|e| anyhow::anyhow!("cannot open the write-ahead log {}: {e}", Path::new(&name).display()))?;
+    if let Some(dir) = db.parent() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all())?;
+    }
+    Ok(wal)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) `smsgw.db` in `data_dir`.
     pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
@@ -44,15 +57,25 @@ impl SqliteStore {
         let conn =
             Connection::open(&path).map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        // Commits write the log without waiting for the disk; the writer's
+        // syncer makes it durable before anyone is answered (see `writer`).
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // rusqlite keeps 16 by default, fewer than the store's distinct
         // statements: the queue's hot path was re-parsing SQL on every call.
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         schema::apply(&conn)?;
+        let durability = match open_wal(&path) {
+            Ok(wal) => Durability::Pipelined(wal),
+            Err(e) => {
+                tracing::warn!("{e}; syncing on every commit instead");
+                conn.pragma_update(None, "synchronous", "FULL")?;
+                Durability::OnCommit
+            }
+        };
         let (jobs, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new().name("smsgw-store".into()).spawn(move || writer::run(conn, rx))?;
+        std::thread::Builder::new().name("smsgw-store".into()).spawn(move || writer::run(conn, rx, durability))?;
         Ok(SqliteStore { jobs })
     }
 

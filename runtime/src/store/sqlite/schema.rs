@@ -29,7 +29,11 @@ CREATE INDEX IF NOT EXISTS messages_inbound_by_external_id ON messages(backend, 
     WHERE direction = 'in' AND external_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_pending ON messages(status, created_at)
     WHERE status IN ('received', 'queued', 'sending');
-CREATE INDEX IF NOT EXISTS messages_inbound_by_sender ON messages(backend, identity, created_at) WHERE direction = 'in';
+-- Same sender and same text within the de-dup window: one seek, however many
+-- messages the sender sent in the window (the first index scanned them all).
+DROP INDEX IF EXISTS messages_inbound_by_sender;
+CREATE INDEX IF NOT EXISTS messages_inbound_by_sender_text ON messages(backend, identity, text, created_at)
+    WHERE direction = 'in' AND external_id IS NULL;
 CREATE TABLE IF NOT EXISTS recipients (
     message_id  INTEGER NOT NULL REFERENCES messages(id),
     identity    TEXT NOT NULL,

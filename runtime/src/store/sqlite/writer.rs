@@ -1,7 +1,13 @@
-//! Group commit: the writer thread takes what is queued, runs it in one
-//! transaction with a savepoint per operation (a failing one rolls back
-//! alone), commits once, and only then answers each caller.
+//! Group commit, pipelined: the writer thread takes what is queued, runs it
+//! in one transaction with a savepoint per operation (a failing one rolls
+//! back alone) and commits; the syncer thread makes the write-ahead log
+//! durable (one `fdatasync` for every batch committed since its last one) and
+//! only then answers each caller. The writer never waits for the disk, so the
+//! next batch runs while the previous one is being synced: the gateway stays
+//! CPU-bound instead of waiting for one fsync per batch, and nothing is
+//! acknowledged before it is on disk (the guarantee of `synchronous=FULL`).
 
+use std::fs::File;
 use std::sync::mpsc;
 
 use rusqlite::Connection;
@@ -18,8 +24,55 @@ pub(super) type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// not begin), only hands back its completion.
 pub(super) type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Completion) + Send>;
 
-/// The writer loop: take what is queued, run it in one transaction, commit, answer.
-pub(super) fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
+/// A committed batch waiting for the log to reach the disk.
+type Committed = Vec<Completion>;
+
+/// Where a committed batch's answers go: straight to the callers (SQLite
+/// synced on commit), or through the syncer.
+pub(super) enum Durability {
+    /// `synchronous=FULL`: the commit itself synced.
+    OnCommit,
+    /// `synchronous=NORMAL` plus our own sync of this write-ahead log before answering.
+    Pipelined(File),
+}
+
+/// Makes everything committed so far durable, then answers its callers.
+fn sync_loop(wal: File, rx: mpsc::Receiver<Committed>) {
+    while let Ok(first) = rx.recv() {
+        let mut batches = vec![first];
+        batches.extend(rx.try_iter());
+        let syncing = std::time::Instant::now();
+        // fsync covers every write to the file so far, whichever descriptor made it.
+        let synced = wal.sync_data().map_err(|e| StoreError::Database(format!("cannot sync the write-ahead log: {e}")));
+        metrics().store_commit(syncing.elapsed());
+        for done in batches.into_iter().flatten() {
+            done(synced.clone());
+        }
+    }
+}
+
+/// The writer loop: take what is queued, run it in one transaction, commit,
+/// then answer (after the syncer's fsync when pipelined).
+pub(super) fn run(conn: Connection, rx: mpsc::Receiver<Job>, durability: Durability) {
+    let synced = match durability {
+        Durability::OnCommit => None,
+        Durability::Pipelined(wal) => {
+            let (tx, sync_rx) = mpsc::channel::<Committed>();
+            let own = wal.try_clone();
+            let spawned =
+                std::thread::Builder::new().name("smsgw-store-sync".into()).spawn(move || sync_loop(wal, sync_rx));
+            match (spawned, own) {
+                (Ok(_), Ok(own)) => Some((tx, own)),
+                (spawned, own) => {
+                    // Without the syncer nothing would be durable: sync on commit instead.
+                    let e = spawned.err().map(|e| e.to_string()).or(own.err().map(|e| e.to_string()));
+                    tracing::error!("cannot start the store's sync thread ({e:?}); syncing on every commit");
+                    let _ = conn.pragma_update(None, "synchronous", "FULL");
+                    None
+                }
+            }
+        }
+    };
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -56,12 +109,26 @@ pub(super) fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
         }
         let committing = std::time::Instant::now();
         let commit = conn.execute_batch("COMMIT").map_err(|e| StoreError::Database(e.to_string()));
-        metrics().store_commit(committing.elapsed());
-        if commit.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
+        if synced.is_none() {
+            metrics().store_commit(committing.elapsed());
         }
-        for done in completions {
-            done(commit.as_ref().map(|_| ()).map_err(|e| StoreError::Database(e.to_string())));
+        match (commit, &synced) {
+            (Ok(()), Some((syncer, wal))) => {
+                if let Err(mpsc::SendError(completions)) = syncer.send(completions) {
+                    // The syncer is gone (only a panicking caller could do that): sync here.
+                    let synced = wal.sync_data().map_err(|e| StoreError::Database(e.to_string()));
+                    for done in completions {
+                        done(synced.clone());
+                    }
+                }
+            }
+            (Ok(()), None) => completions.into_iter().for_each(|done| done(Ok(()))),
+            (Err(e), _) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                for done in completions {
+                    done(Err(e.clone()));
+                }
+            }
         }
     }
 }

@@ -1,11 +1,11 @@
-//! An upload's settings: what it may reach, its configuration, secrets and
-//! limits, stored as JSON beside each version.
+//! An uploaded backend's settings: what it may reach, its configuration,
+//! secrets and limits, stored as JSON beside each version. `test-backend
+//! --settings` reads the same file, so fixtures run as an upload runs them.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::DeployError;
 use crate::config::{BackendConfig, SecretValue};
 
 /// What an upload carries besides the component (the `config` part, JSON).
@@ -24,15 +24,14 @@ pub struct UploadSettings {
 
 impl UploadSettings {
     /// The settings as a backend declaration.
-    pub(super) fn to_backend_config(&self, name: &str, source: &str) -> Result<BackendConfig, DeployError> {
+    pub fn to_backend_config(&self, name: &str, source: &str) -> Result<BackendConfig, String> {
         let config: toml::Table = serde_json::from_value(serde_json::Value::Object(self.config.clone()))
-            .map_err(|e| DeployError::Invalid(format!("config cannot be represented (nulls are not allowed): {e}")))?;
+            .map_err(|e| format!("config cannot be represented (nulls are not allowed): {e}"))?;
         let limits: Option<toml::Table> = match &self.limits {
             None => None,
-            Some(l) => Some(
-                serde_json::from_value(serde_json::Value::Object(l.clone()))
-                    .map_err(|e| DeployError::Invalid(format!("limits: {e}")))?,
-            ),
+            Some(l) => {
+                Some(serde_json::from_value(serde_json::Value::Object(l.clone())).map_err(|e| format!("limits: {e}"))?)
+            }
         };
         Ok(BackendConfig {
             name: name.to_string(),
