@@ -126,8 +126,12 @@ pub async fn pace(smsgw: &GatewayOptions, b: Budget, full: bool, report: &mut Re
 async fn replies(smsgw: &GatewayOptions, b: Budget) -> anyhow::Result<(Vec<(String, String)>, serde_json::Value)> {
     let kannel = MockProvider::start(&[]).await;
     let port = kannel.port();
+    // SMSGW_BENCH_WORKERS: send slots per backend (the default otherwise), for
+    // seeing how far the slot bound limits the replies.
+    let workers =
+        std::env::var("SMSGW_BENCH_WORKERS").map(|w| format!("[outbound]\nworkers = {w}\n")).unwrap_or_default();
     let config = format!(
-        "[apps]\norder = [\"echo\"]\n[[backends]]\nname = \"kannel\"\ncomponent = \"builtin:kannel\"\nallowed_hosts = [\"http://127.0.0.1:{port}\"]\n[backends.config]\nsendsms_url = \"http://127.0.0.1:{port}/cgi-bin/sendsms\"\nsendsms_params = {{ username = \"u\", password = \"p\" }}\n"
+        "{workers}[apps]\norder = [\"echo\"]\n[[backends]]\nname = \"kannel\"\ncomponent = \"builtin:kannel\"\nallowed_hosts = [\"http://127.0.0.1:{port}\"]\n[backends.config]\nsendsms_url = \"http://127.0.0.1:{port}/cgi-bin/sendsms\"\nsendsms_params = {{ username = \"u\", password = \"p\" }}\n"
     );
     let dir = tempfile::tempdir()?;
     let gw = Gateway::start_with(smsgw.clone(), dir.path(), &config).await;

@@ -53,9 +53,11 @@ async fn a_full_disk_recovers_without_a_restart() {
         return;
     };
     // Replies are in flight at the provider when the disk fills: their outcome
-    // cannot be recorded until it frees.
+    // cannot be recorded until it frees. Four slots, so that the 20 replies go
+    // out in waves and some are still in flight after the first one arrives.
     let provider = MockProvider::delayed(Duration::from_millis(700)).await;
-    let config = format!("[apps]\norder = [\"echo\"]\n{}", http_backend("p", &provider.origin(), ""));
+    let config =
+        format!("[outbound]\nworkers = 4\n[apps]\norder = [\"echo\"]\n{}", http_backend("p", &provider.origin(), ""));
     let gw = Gateway::start(dir.path(), &config).await;
     let data = gw.data_dir.clone();
 
@@ -100,8 +102,17 @@ async fn a_full_disk_recovers_without_a_restart() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(gw.log().contains("could not record send attempt, retrying"), "the full disk hit sends in flight");
+    // Outcomes that failed to record while the disk was full are retried with
+    // a backoff of up to 2 s: nothing may stay unfinished after that.
+    let deadline = Instant::now() + Duration::from_secs(15);
     for status in ["received", "sending", "queued"] {
-        let (_, list) = gw.get_json(&format!("/api/v1/messages?status={status}")).await;
-        assert!(list["messages"].as_array().unwrap().is_empty(), "messages stuck '{status}': {list}");
+        loop {
+            let (_, list) = gw.get_json(&format!("/api/v1/messages?status={status}")).await;
+            if list["messages"].as_array().unwrap().is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "messages stuck '{status}': {list}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 }
