@@ -52,6 +52,8 @@ fi
 # An LD_PRELOAD shim for the componentize step only: fixed random numbers, clocks
 # and file times, so that the same sources give the same bytes. Compiled into
 # $tools when it changes; without a C compiler the build goes on, not reproducibly.
+# The template's copy: one source for both.
+shim_src="$root/runtime/templates/js/deterministic.c"
 shim="$tools/libdeterministic.so"
 cc="$(command -v cc || command -v gcc || command -v clang || true)"
 if [[ -z "$cc" ]]; then
@@ -60,11 +62,11 @@ if [[ -z "$cc" ]]; then
 elif [[ "$shim" == *[\ :]* ]]; then
   echo "note: a space or colon in the path of ${shim%/*}; this build is not reproducible"
   shim=
-elif ! cmp -s "$here/../deterministic.c" "$tools/deterministic.c" || [[ ! -f "$shim" ]]; then
+elif ! cmp -s "$shim_src" "$tools/deterministic.c" || [[ ! -f "$shim" ]]; then
   mkdir -p "$tools"
   rm -f "$tools/deterministic.c"
-  if "$cc" -shared -fPIC -O2 -o "$shim" "$here/../deterministic.c" -ldl; then
-    cp "$here/../deterministic.c" "$tools/deterministic.c"
+  if "$cc" -shared -fPIC -O2 -o "$shim" "$shim_src" -ldl; then
+    cp "$shim_src" "$tools/deterministic.c"
   else
     echo "note: deterministic.c did not compile; this build is not reproducible"
     shim=
@@ -73,7 +75,7 @@ fi
 
 # --- the component ------------------------------------------------------------
 mkdir -p "$(dirname "$out")"
-newer=$(find "$here/backend.js" "$here/lib.js" "$here/../deterministic.c" "$root/wit" "$tools/.installed" -newer "$out" -print -quit 2>/dev/null || echo missing)
+newer=$(find "$here/backend.js" "$here/lib.js" "$shim_src" "$root/wit" "$tools/.installed" -newer "$out" -print -quit 2>/dev/null || echo missing)
 if [[ $force == 0 && -f "$out" && -z "$newer" ]]; then
   echo "js: ${out#"$root"/} is up to date ($(stat -c %s "$out") bytes); checked in $(elapsed) s"
   exit 0

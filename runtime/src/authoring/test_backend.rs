@@ -55,17 +55,11 @@ pub async fn test_backend(run: TestBackend<'_>) -> anyhow::Result<bool> {
     if compiled.compiled {
         println!("compiled {} in {} ms", run.component.display(), compiled.elapsed.as_millis());
     }
-    let replace_config = match run.config {
-        None => None,
-        Some(path) => match read_json_object(path, "the configuration")? {
-            serde_json::Value::Object(map) => Some(map),
-            _ => unreachable!("checked to be an object"),
-        },
-    };
+    let replace_config = run.config.map(|path| read_json_object(path, "the configuration")).transpose()?;
     let settings: Option<UploadSettings> = match run.settings {
         None => None,
         Some(path) => Some(
-            serde_json::from_value(read_json_object(path, "upload settings")?)
+            serde_json::from_value(serde_json::Value::Object(read_json_object(path, "upload settings")?))
                 .with_context(|| format!("{} is not valid upload settings", path.display()))?,
         ),
     };

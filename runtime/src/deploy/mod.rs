@@ -172,11 +172,7 @@ impl Deployer {
             }
         }
         let (mounted, artefact) = self.compile_upload(&cfg, &wasm).await?;
-        self.check_settings(&mounted, &settings, fixtures.as_ref()).await?;
-        let fixture_report = match fixtures {
-            None => None,
-            Some(file) => Some(self.run_fixtures(&mounted, file.under_settings(&settings), &settings).await?),
-        };
+        let fixture_report = self.check_with_settings(&mounted, &settings, fixtures).await?;
 
         let _change = self.changes.lock().await;
         let sha256 = mounted.sha256.clone();
@@ -235,54 +231,45 @@ impl Deployer {
         Ok((mounted, artefact))
     }
 
-    /// Refuses settings the component itself rejects (a `config` error when
-    /// called with them): such a version would fail every request.
-    async fn check_settings(
+    /// Runs the checks that need the upload's settings, each bounded in time:
+    /// settings the component itself rejects (a `config` error when called
+    /// with them) are refused, since such a version would fail every request;
+    /// then the fixtures, if any, run under those settings. Returns their report.
+    async fn check_with_settings(
         &self,
         mounted: &MountedBackend,
         settings: &UploadSettings,
-        fixtures: Option<&FixtureFile>,
-    ) -> Result<(), DeployError> {
+        fixtures: Option<FixtureFile>,
+    ) -> Result<Option<String>, DeployError> {
         let runner = FixtureRunner::with_engine(self.registry.engine().clone())
             .map_err(|e| DeployError::Internal(e.to_string()))?;
-        let refusal =
-            tokio::time::timeout(FIXTURE_TIME, runner.settings_refusal(mounted.component(), settings, fixtures))
-                .await
-                .map_err(|_| {
-                    DeployError::Invalid(format!(
-                        "checking the settings did not finish within {} s",
-                        FIXTURE_TIME.as_secs()
-                    ))
-                })?;
-        match refusal {
-            None => Ok(()),
-            Some(reason) => Err(DeployError::Invalid(format!(
+        // Refusals and mismatches quote what the component sent, secrets filled in.
+        let secrets = Secrets::new(settings.secrets.clone());
+        let refusal = tokio::time::timeout(
+            FIXTURE_TIME,
+            runner.settings_refusal(mounted.component(), settings, fixtures.as_ref()),
+        )
+        .await
+        .map_err(|_| {
+            DeployError::Invalid(format!("checking the settings did not finish within {} s", FIXTURE_TIME.as_secs()))
+        })?;
+        if let Some(reason) = refusal {
+            return Err(DeployError::Invalid(format!(
                 "the component rejects these settings ({})",
-                Secrets::new(settings.secrets.clone()).redact(&reason)
-            ))),
+                secrets.redact(&reason)
+            )));
         }
-    }
-
-    /// Runs an upload's fixtures against it under the settings being
-    /// uploaded, bounded in count and time.
-    async fn run_fixtures(
-        &self,
-        mounted: &MountedBackend,
-        file: FixtureFile,
-        settings: &UploadSettings,
-    ) -> Result<String, DeployError> {
-        let runner = FixtureRunner::with_engine(self.registry.engine().clone())
-            .map_err(|e| DeployError::Internal(e.to_string()))?;
+        let Some(file) = fixtures else { return Ok(None) };
+        let file = file.under_settings(settings);
         let report =
             tokio::time::timeout(FIXTURE_TIME, runner.run(mounted.component(), &file)).await.map_err(|_| {
                 DeployError::FixturesFailed(format!("the fixtures did not finish within {} s", FIXTURE_TIME.as_secs()))
             })?;
-        // Mismatches quote what the component sent, secrets filled in.
-        let text = Secrets::new(settings.secrets.clone()).redact(&report.to_string());
+        let text = secrets.redact(&report.to_string());
         if !report.passed() {
             return Err(DeployError::FixturesFailed(format!("fixtures failed:\n{text}")));
         }
-        Ok(text)
+        Ok(Some(text))
     }
 
     /// Validates and compiles in process, on the bounded pool, within the time

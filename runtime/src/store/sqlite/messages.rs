@@ -16,23 +16,30 @@ fn rank(status: RecipientStatus) -> u8 {
     }
 }
 
+/// A stored inbound message with this provider id, recent enough.
+pub(super) const SAME_PROVIDER_ID: &str =
+    "SELECT 1 FROM messages WHERE direction = 'in' AND backend = ?1 AND external_id = ?2 AND created_at >= ?3 LIMIT 1";
+
+/// A stored inbound message from this sender with this text, recent enough:
+/// one index seek, however many messages the sender sent in the window.
+pub(super) const SAME_SENDER_AND_TEXT: &str = "SELECT 1 FROM messages INDEXED BY messages_inbound_by_sender_text
+     WHERE direction = 'in' AND backend = ?1 AND identity = ?2 AND text = ?4 AND created_at >= ?3
+     AND external_id IS NULL LIMIT 1";
+
 /// True when `m` was stored before within the dedup windows: by the
 /// provider's id, or (with none) by sender and text.
 fn already_stored(conn: &Connection, backend: &str, m: &NewInbound, dedup: DedupWindows) -> Result<bool, StoreError> {
     let now = now_ms();
     let found = match &m.external_id {
-        Some(external_id) if dedup.provider_id_ms > 0 => conn
-            .prepare_cached(
-                "SELECT 1 FROM messages WHERE direction = 'in' AND backend = ?1 AND external_id = ?2 AND created_at >= ?3 LIMIT 1",
-            )?
-            .exists(params![backend, external_id, now - dedup.provider_id_ms])?,
-        None if dedup.same_text_ms > 0 => conn
-            .prepare_cached(
-                "SELECT 1 FROM messages INDEXED BY messages_inbound_by_sender_text
-                 WHERE direction = 'in' AND backend = ?1 AND identity = ?2 AND text = ?4 AND created_at >= ?3
-                 AND external_id IS NULL LIMIT 1",
-            )?
-            .exists(params![backend, m.identity, now - dedup.same_text_ms, m.text])?,
+        Some(external_id) if dedup.provider_id_ms > 0 => {
+            conn.prepare_cached(SAME_PROVIDER_ID)?.exists(params![backend, external_id, now - dedup.provider_id_ms])?
+        }
+        None if dedup.same_text_ms > 0 => conn.prepare_cached(SAME_SENDER_AND_TEXT)?.exists(params![
+            backend,
+            m.identity,
+            now - dedup.same_text_ms,
+            m.text
+        ])?,
         _ => false,
     };
     Ok(found)

@@ -51,27 +51,29 @@ fn sync_loop(wal: File, rx: mpsc::Receiver<Committed>) {
     }
 }
 
+/// Starts the syncer on `wal`; returns where committed batches go, and a
+/// handle of the log to sync with should the syncer be gone.
+fn start_syncer(wal: File) -> std::io::Result<(mpsc::Sender<Committed>, File)> {
+    let own = wal.try_clone()?;
+    let (tx, rx) = mpsc::channel::<Committed>();
+    std::thread::Builder::new().name("smsgw-store-sync".into()).spawn(move || sync_loop(wal, rx))?;
+    Ok((tx, own))
+}
+
 /// The writer loop: take what is queued, run it in one transaction, commit,
 /// then answer (after the syncer's fsync when pipelined).
 pub(super) fn run(conn: Connection, rx: mpsc::Receiver<Job>, durability: Durability) {
     let synced = match durability {
         Durability::OnCommit => None,
-        Durability::Pipelined(wal) => {
-            let (tx, sync_rx) = mpsc::channel::<Committed>();
-            let own = wal.try_clone();
-            let spawned =
-                std::thread::Builder::new().name("smsgw-store-sync".into()).spawn(move || sync_loop(wal, sync_rx));
-            match (spawned, own) {
-                (Ok(_), Ok(own)) => Some((tx, own)),
-                (spawned, own) => {
-                    // Without the syncer nothing would be durable: sync on commit instead.
-                    let e = spawned.err().map(|e| e.to_string()).or(own.err().map(|e| e.to_string()));
-                    tracing::error!("cannot start the store's sync thread ({e:?}); syncing on every commit");
-                    let _ = conn.pragma_update(None, "synchronous", "FULL");
-                    None
-                }
+        Durability::Pipelined(wal) => match start_syncer(wal) {
+            Ok(syncer) => Some(syncer),
+            Err(e) => {
+                // Without the syncer nothing would be durable: sync on commit instead.
+                tracing::error!("cannot start the store's sync thread ({e}); syncing on every commit");
+                let _ = conn.pragma_update(None, "synchronous", "FULL");
+                None
             }
-        }
+        },
     };
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
