@@ -122,7 +122,15 @@ pub async fn inbound(b: Budget, full: bool, report: &mut Report) -> anyhow::Resu
         "per_call_parse_us": per_call_us, "spun": load_json(&spun), "spun_cpu_us_per_req": spun_cpu, "spun_over_native": spun.rps / native.rps, "rss_idle_kib": idle_rss, "rss_peak_kib": peak_rss,
     });
     if full {
-        match rapidsms(b.concurrency, b.phase, "rapidsms.router.db.DatabaseRouter", kannel_url).await {
+        match rapidsms(
+            b.concurrency,
+            std::time::Duration::ZERO,
+            b.phase,
+            "rapidsms.router.db.DatabaseRouter",
+            kannel_url,
+        )
+        .await
+        {
             Ok(r) => {
                 rows.push(("RapidSMS 2.2 Kannel view under gunicorn, DatabaseRouter".into(), fmt_load(&r)));
                 rows.push((
@@ -140,12 +148,15 @@ pub async fn inbound(b: Budget, full: bool, report: &mut Report) -> anyhow::Resu
 }
 
 /// RapidSMS's Kannel view with `router`, set up by `bench/rapidsms/` scripts,
-/// loaded from `concurrency` keep-alive connections.
+/// loaded from `concurrency` keep-alive connections for `phase` after
+/// `warmup` of the same load (unmeasured: the first message of each sender
+/// creates its connection row).
 pub(super) async fn rapidsms<U: Fn(u64) -> String + Send + Sync + 'static>(
     concurrency: usize,
+    warmup: std::time::Duration,
     phase: std::time::Duration,
     router: &str,
-    url: impl FnOnce(String) -> U,
+    url: impl Fn(String) -> U,
 ) -> anyhow::Result<LoadResult> {
     let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rapidsms");
     anyhow::ensure!(scripts.join("setup.sh").exists(), "bench/rapidsms/setup.sh is missing");
@@ -163,8 +174,11 @@ pub(super) async fn rapidsms<U: Fn(u64) -> String + Send + Sync + 'static>(
         .rev()
         .find_map(|w| w.parse::<u32>().ok())
         .ok_or_else(|| anyhow::anyhow!("run.sh printed no PID"))?;
-    let result =
-        load::run(concurrency, phase, url(format!("http://127.0.0.1:{port}/backends/kannel-fake-smsc/"))).await;
+    let base = format!("http://127.0.0.1:{port}/backends/kannel-fake-smsc/");
+    if !warmup.is_zero() {
+        load::run(concurrency, warmup, url(base.clone())).await;
+    }
+    let result = load::run(concurrency, phase, url(base)).await;
     let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
     Ok(result)
 }

@@ -45,19 +45,23 @@ pub async fn sandbox(b: Budget, report: &mut Report) -> anyhow::Result<()> {
             let mut send = Vec::with_capacity(b.calls);
             // Slow components (an interpreter inside) get fewer calls: at most ~4 s each.
             let budget_end = Instant::now() + Duration::from_secs(4);
+            let mut faults = 0u64;
             for i in 0..b.calls + b.calls / 10 {
                 if i > b.calls / 10 + 100 && Instant::now() > budget_end {
                     break;
                 }
+                let faults_before = thread_minor_faults();
                 let t = Instant::now();
                 let out = sandbox.parse_incoming(request.clone()).await;
                 let took = t.elapsed();
+                let parse_faults = thread_minor_faults().saturating_sub(faults_before);
                 anyhow::ensure!(out.result.is_ok(), "{name}: parse call failed: {:?}", out.result.err());
                 let t = Instant::now();
                 let out = sandbox.send(message.clone()).await;
                 let took_send = t.elapsed();
                 anyhow::ensure!(matches!(out.result, Ok(Ok(_))), "{name}: send failed: {:?}", out.result);
                 if i >= b.calls / 10 {
+                    faults += parse_faults;
                     parse.push(took);
                     send.push(took_send);
                 }
@@ -74,9 +78,10 @@ pub async fn sandbox(b: Budget, report: &mut Report) -> anyhow::Result<()> {
                     parse.len()
                 ),
                 format!(
-                    "parse-incoming median {:.1} µs (p99 {:.1}); send median {:.1} µs (p99 {:.1})",
+                    "parse-incoming median {:.1} µs (p99 {:.1}, {:.0} page faults per call); send median {:.1} µs (p99 {:.1})",
                     us(&parse, 0.5),
                     us(&parse, 0.99),
+                    faults as f64 / parse.len().max(1) as f64,
                     us(&send, 0.5),
                     us(&send, 0.99)
                 ),
@@ -84,6 +89,7 @@ pub async fn sandbox(b: Budget, report: &mut Report) -> anyhow::Result<()> {
             j.push(json!({
                 "component": name, "allocator": alloc, "size": wasm.len(), "compile_ms": compile.as_millis() as u64,
                 "parse_median_us": us(&parse, 0.5), "parse_p99_us": us(&parse, 0.99),
+                "parse_page_faults": faults as f64 / parse.len().max(1) as f64,
                 "send_median_us": us(&send, 0.5), "send_p99_us": us(&send, 0.99),
             }));
         }
@@ -97,4 +103,13 @@ pub async fn sandbox(b: Budget, report: &mut Report) -> anyhow::Result<()> {
         Value::Array(j),
     );
     Ok(())
+}
+
+/// Minor page faults of the calling thread so far (the calls run on it:
+/// copy-on-write and first-touch faults are what a fresh instance costs
+/// beyond its code).
+fn thread_minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; minflt is the 10th field overall.
+    stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(7)?.parse().ok()).unwrap_or(0)
 }

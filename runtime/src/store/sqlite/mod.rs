@@ -19,14 +19,14 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::StoreError;
-use writer::{Completion, Durability, Job};
+use writer::{Completion, Durability, Job, Work};
 
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 128;
 
 /// SQLite-backed store.
 pub struct SqliteStore {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Work>,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -74,8 +74,11 @@ impl SqliteStore {
                 Durability::OnCommit
             }
         };
-        let (jobs, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new().name("smsgw-store".into()).spawn(move || writer::run(conn, rx, durability))?;
+        let (jobs, rx) = mpsc::channel::<Work>();
+        let wake = jobs.clone();
+        std::thread::Builder::new()
+            .name("smsgw-store".into())
+            .spawn(move || writer::run(conn, rx, wake, durability))?;
         Ok(SqliteStore { jobs })
     }
 
@@ -96,8 +99,15 @@ impl SqliteStore {
             });
             (ok, completion)
         });
-        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        self.jobs.send(Work::Op(job)).map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+impl Drop for SqliteStore {
+    /// The syncer holds the writer's channel open, so the writer is told to stop.
+    fn drop(&mut self) {
+        let _ = self.jobs.send(Work::Shutdown);
     }
 }
 

@@ -346,21 +346,102 @@ async fn dedup_lookups_seek_instead_of_scanning() {
 /// told that their write is durable, although SQLite committed it.
 #[test]
 fn nothing_is_acknowledged_before_the_log_is_synced() {
-    use super::writer::{self, Durability, Job};
+    use super::writer::{self, Durability, Job, Work};
     let dir = tempfile::tempdir().unwrap();
     let conn = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
     conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER)").unwrap();
     let (unsyncable, _writer) = std::io::pipe().unwrap();
     let log = std::fs::File::from(std::os::fd::OwnedFd::from(unsyncable));
-    let (jobs, rx) = std::sync::mpsc::channel::<Job>();
-    std::thread::spawn(move || writer::run(conn, rx, Durability::Pipelined(log)));
+    let (jobs, rx) = std::sync::mpsc::channel::<Work>();
+    let wake = jobs.clone();
+    std::thread::spawn(move || writer::run(conn, rx, wake, Durability::Pipelined(log)));
     let (answer, answered) = std::sync::mpsc::channel();
     let job: Job = Box::new(move |conn| {
         let inserted = conn.map(|c| c.execute("INSERT INTO t VALUES (1)", []).is_ok()).unwrap_or(false);
         (inserted, Box::new(move |result| answer.send(result).unwrap()))
     });
-    jobs.send(job).unwrap();
+    jobs.send(Work::Op(job)).unwrap();
     let result = answered.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
     let error = result.expect_err("acknowledged although the log was never synced").to_string();
     assert!(error.contains("cannot sync the write-ahead log"), "{error}");
+}
+
+/// Operations arriving while an fsync is in flight join the next transaction:
+/// many at once are all answered, each exactly once, and all of them are in
+/// the database after it is closed and opened again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_are_all_answered_and_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..300 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let msg = inbound(&format!("+1555{n:04}"), &format!("m{n}"));
+            store.record_inbound("http", vec![msg], vec![], DedupWindows::OFF).await
+        });
+    }
+    let mut stored = 0;
+    while let Some(done) = tasks.join_next().await {
+        stored += done.unwrap().unwrap().messages.len();
+    }
+    assert_eq!(stored, 300);
+    drop(store);
+    let reopened = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(reopened.unprocessed_inbound(1000).await.unwrap().len(), 300);
+}
+
+/// The syncer holds the writer's channel open, so a dropped store must tell
+/// its writer to stop: otherwise the thread, its connection and its
+/// write-ahead log would outlive the store (SQLite removes the log when the
+/// last connection closes).
+#[tokio::test]
+async fn dropping_the_store_closes_its_database() {
+    let (dir, store) = store();
+    store.record_inbound("http", vec![inbound("+1555", "ping")], vec![], DedupWindows::OFF).await.unwrap();
+    let wal = dir.path().join("smsgw.db-wal");
+    assert!(wal.exists());
+    drop(store);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while wal.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!wal.exists(), "the writer kept the database open after the store was dropped");
+}
+
+fn inbound(identity: &str, text: &str) -> NewInbound {
+    NewInbound { identity: identity.into(), text: text.into(), external_id: None, received_at: None, fields: vec![] }
+}
+
+/// A commit that fails (here a deferred foreign key; a full disk in
+/// production) answers its callers with the error and leaves the writer ready:
+/// the next operation commits and is answered once its fsync is done.
+#[test]
+fn a_failed_commit_does_not_stall_the_writer() {
+    use super::writer::{self, Durability, Job, Work};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;
+         CREATE TABLE parent (id INTEGER PRIMARY KEY);
+         CREATE TABLE child (parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);",
+    )
+    .unwrap();
+    let log = std::fs::File::open(dir.path().join("t.db-wal")).unwrap();
+    let (jobs, rx) = std::sync::mpsc::channel::<Work>();
+    let wake = jobs.clone();
+    std::thread::spawn(move || writer::run(conn, rx, wake, Durability::Pipelined(log)));
+    let insert = |sql: &'static str| {
+        let (answer, answered) = std::sync::mpsc::channel();
+        let job: Job = Box::new(move |conn| {
+            let ran = conn.map(|c| c.execute(sql, []).is_ok()).unwrap_or(false);
+            (ran, Box::new(move |result| answer.send(result).unwrap()))
+        });
+        jobs.send(Work::Op(job)).unwrap();
+        answered.recv_timeout(std::time::Duration::from_secs(10)).expect("the writer answered")
+    };
+    let error = insert("INSERT INTO child VALUES (42)").expect_err("the commit cannot succeed").to_string();
+    assert!(error.contains("FOREIGN KEY"), "{error}");
+    insert("INSERT INTO parent VALUES (1)").expect("the next commit succeeds");
 }

@@ -1,11 +1,12 @@
-//! Group commit, pipelined: the writer thread takes what is queued, runs it
-//! in one transaction with a savepoint per operation (a failing one rolls
-//! back alone) and commits; the syncer thread makes the write-ahead log
+//! Group commit, pipelined: the writer thread runs operations as they
+//! arrive, each in a savepoint of one open transaction (a failing one rolls
+//! back alone), and commits; the syncer thread makes the write-ahead log
 //! durable (one `fdatasync` for every batch committed since its last one) and
-//! only then answers each caller. The writer never waits for the disk, so the
-//! next batch runs while the previous one is being synced: the gateway stays
-//! CPU-bound instead of waiting for one fsync per batch, and nothing is
-//! acknowledged before it is on disk (the guarantee of `synchronous=FULL`).
+//! only then answers each caller. While an fsync is in flight the writer keeps
+//! running what arrives in the next transaction and commits it when the syncer
+//! is free: the gateway stays CPU-bound instead of waiting for one fsync per
+//! batch, each fsync costs one commit, and nothing is acknowledged before it
+//! is on disk (the guarantee of `synchronous=FULL`).
 
 use std::fs::File;
 use std::sync::mpsc;
@@ -27,6 +28,16 @@ pub(super) type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Completion) 
 /// A committed batch waiting for the log to reach the disk.
 type Committed = Vec<Completion>;
 
+/// What the writer thread is sent.
+pub(super) enum Work {
+    /// An operation to run in the current batch.
+    Op(Job),
+    /// The syncer finished an fsync and can take the next batch.
+    Synced,
+    /// The store is gone: commit what is open and stop.
+    Shutdown,
+}
+
 /// Where a committed batch's answers go: straight to the callers (SQLite
 /// synced on commit), or through the syncer.
 pub(super) enum Durability {
@@ -36,8 +47,9 @@ pub(super) enum Durability {
     Pipelined(File),
 }
 
-/// Makes everything committed so far durable, then answers its callers.
-fn sync_loop(wal: File, rx: mpsc::Receiver<Committed>) {
+/// Makes everything committed so far durable, answers its callers, then
+/// tells the writer it can take the next batch.
+fn sync_loop(wal: File, rx: mpsc::Receiver<Committed>, writer: mpsc::Sender<Work>) {
     while let Ok(first) = rx.recv() {
         let mut batches = vec![first];
         batches.extend(rx.try_iter());
@@ -48,24 +60,35 @@ fn sync_loop(wal: File, rx: mpsc::Receiver<Committed>) {
         for done in batches.into_iter().flatten() {
             done(synced.clone());
         }
+        // The writer may be gone already (shutting down): nothing to tell.
+        let _ = writer.send(Work::Synced);
     }
 }
 
 /// Starts the syncer on `wal`; returns where committed batches go, and a
 /// handle of the log to sync with should the syncer be gone.
-fn start_syncer(wal: File) -> std::io::Result<(mpsc::Sender<Committed>, File)> {
+fn start_syncer(wal: File, writer: mpsc::Sender<Work>) -> std::io::Result<(mpsc::Sender<Committed>, File)> {
     let own = wal.try_clone()?;
     let (tx, rx) = mpsc::channel::<Committed>();
-    std::thread::Builder::new().name("smsgw-store-sync".into()).spawn(move || sync_loop(wal, rx))?;
+    std::thread::Builder::new().name("smsgw-store-sync".into()).spawn(move || sync_loop(wal, rx, writer))?;
     Ok((tx, own))
 }
 
-/// The writer loop: take what is queued, run it in one transaction, commit,
-/// then answer (after the syncer's fsync when pipelined).
-pub(super) fn run(conn: Connection, rx: mpsc::Receiver<Job>, durability: Durability) {
+/// The operations run in the open transaction, waiting for its commit.
+struct Batch {
+    completions: Vec<Completion>,
+}
+
+/// The writer loop. Operations run as they arrive, each in a savepoint of the
+/// open transaction; the transaction commits as soon as the syncer can take
+/// it (or it is full). While an fsync is in flight, arriving operations join
+/// the open transaction instead of each committing on their own: one commit,
+/// one set of log pages written, per fsync, which is the pace the answers go
+/// out at anyway. `wake` is this loop's own channel, for the syncer.
+pub(super) fn run(conn: Connection, rx: mpsc::Receiver<Work>, wake: mpsc::Sender<Work>, durability: Durability) {
     let synced = match durability {
         Durability::OnCommit => None,
-        Durability::Pipelined(wal) => match start_syncer(wal) {
+        Durability::Pipelined(wal) => match start_syncer(wal, wake) {
             Ok(syncer) => Some(syncer),
             Err(e) => {
                 // Without the syncer nothing would be durable: sync on commit instead.
@@ -75,62 +98,98 @@ pub(super) fn run(conn: Connection, rx: mpsc::Receiver<Job>, durability: Durabil
             }
         },
     };
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let mut completions = Vec::with_capacity(batch.len());
-        let begin = conn.execute_batch("BEGIN IMMEDIATE");
-        if let Err(e) = begin {
-            let msg = e.to_string();
-            for job in batch {
-                // Run nothing; tell each caller the batch could not start.
-                let (_, done) = job(None);
-                done(Err(StoreError::Database(msg.clone())));
-            }
-            continue;
-        }
-        for job in batch {
-            let savepoint = run_cached(&conn, "SAVEPOINT op");
-            let (ok, done) = job(Some(&conn));
-            if savepoint.is_ok() {
-                let end = if ok {
-                    run_cached(&conn, "RELEASE op")
-                } else {
-                    run_cached(&conn, "ROLLBACK TO op").and_then(|_| run_cached(&conn, "RELEASE op"))
-                };
-                if let Err(e) = end {
-                    tracing::error!("store savepoint failed: {e}");
+    let mut open: Option<Batch> = None;
+    // A committed batch is at the syncer, which will say when it is done.
+    let mut syncing = false;
+    loop {
+        let full = open.as_ref().is_some_and(|b| b.completions.len() >= MAX_BATCH);
+        let may_commit = open.is_some() && (!syncing || full);
+        let work = if full {
+            None
+        } else if may_commit {
+            // Take what is already queued first; commit when nothing is.
+            rx.try_recv().ok()
+        } else {
+            Some(rx.recv().unwrap_or(Work::Shutdown))
+        };
+        match work {
+            None => {
+                if let Some(batch) = open.take() {
+                    syncing = commit(&conn, batch, &synced);
                 }
             }
-            completions.push(done);
-        }
-        let committing = std::time::Instant::now();
-        let commit = conn.execute_batch("COMMIT").map_err(|e| StoreError::Database(e.to_string()));
-        if synced.is_none() {
-            metrics().store_commit(committing.elapsed());
-        }
-        match (commit, &synced) {
-            (Ok(()), Some((syncer, wal))) => {
-                if let Err(mpsc::SendError(completions)) = syncer.send(completions) {
-                    // The syncer is gone (only a panicking caller could do that): sync here.
-                    let synced = wal.sync_data().map_err(|e| StoreError::Database(e.to_string()));
-                    for done in completions {
-                        done(synced.clone());
-                    }
+            Some(Work::Synced) => syncing = false,
+            Some(Work::Op(job)) => run_op(&conn, &mut open, job),
+            Some(Work::Shutdown) => {
+                if let Some(batch) = open.take() {
+                    commit(&conn, batch, &synced);
                 }
+                return;
             }
-            (Ok(()), None) => completions.into_iter().for_each(|done| done(Ok(()))),
-            (Err(e), _) => {
-                let _ = conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// Runs `job` in a savepoint of the open transaction, beginning one if needed.
+fn run_op(conn: &Connection, open: &mut Option<Batch>, job: Job) {
+    if open.is_none() {
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            // Run nothing; tell the caller the batch could not start.
+            let (_, done) = job(None);
+            done(Err(StoreError::Database(e.to_string())));
+            return;
+        }
+        *open = Some(Batch { completions: Vec::new() });
+    }
+    let savepoint = run_cached(conn, "SAVEPOINT op");
+    let (ok, done) = job(Some(conn));
+    if savepoint.is_ok() {
+        let end = if ok {
+            run_cached(conn, "RELEASE op")
+        } else {
+            run_cached(conn, "ROLLBACK TO op").and_then(|_| run_cached(conn, "RELEASE op"))
+        };
+        if let Err(e) = end {
+            tracing::error!("store savepoint failed: {e}");
+        }
+    }
+    if let Some(batch) = open {
+        batch.completions.push(done);
+    }
+}
+
+/// Commits `batch` and hands its answers to the syncer (or answers them
+/// directly when the commit itself synced, or failed). True when the syncer
+/// took it, and so will say when it is done.
+fn commit(conn: &Connection, batch: Batch, synced: &Option<(mpsc::Sender<Committed>, File)>) -> bool {
+    let completions = batch.completions;
+    let committing = std::time::Instant::now();
+    let commit = conn.execute_batch("COMMIT").map_err(|e| StoreError::Database(e.to_string()));
+    if synced.is_none() {
+        metrics().store_commit(committing.elapsed());
+    }
+    match (commit, synced) {
+        (Ok(()), Some((syncer, wal))) => match syncer.send(completions) {
+            Ok(()) => true,
+            Err(mpsc::SendError(completions)) => {
+                // The syncer is gone (only a panicking caller could do that): sync here.
+                let synced = wal.sync_data().map_err(|e| StoreError::Database(e.to_string()));
                 for done in completions {
-                    done(Err(e.clone()));
+                    done(synced.clone());
                 }
+                false
             }
+        },
+        (Ok(()), None) => {
+            completions.into_iter().for_each(|done| done(Ok(())));
+            false
+        }
+        (Err(e), _) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            for done in completions {
+                done(Err(e.clone()));
+            }
+            false
         }
     }
 }
