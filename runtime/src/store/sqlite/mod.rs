@@ -113,3 +113,5 @@ impl Drop for SqliteStore {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod writer_tests;

@@ -341,31 +341,6 @@ async fn dedup_lookups_seek_instead_of_scanning() {
     assert!(same_id.contains("backend=? AND external_id=? AND created_at>?"), "{same_id}");
 }
 
-/// With the pipelined commit, an answer waits for the log's fsync: when the
-/// fsync fails (here the "log" is a pipe, which cannot be synced), nobody is
-/// told that their write is durable, although SQLite committed it.
-#[test]
-fn nothing_is_acknowledged_before_the_log_is_synced() {
-    use super::writer::{self, Durability, Job, Work};
-    let dir = tempfile::tempdir().unwrap();
-    let conn = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
-    conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER)").unwrap();
-    let (unsyncable, _writer) = std::io::pipe().unwrap();
-    let log = std::fs::File::from(std::os::fd::OwnedFd::from(unsyncable));
-    let (jobs, rx) = std::sync::mpsc::channel::<Work>();
-    let wake = jobs.clone();
-    std::thread::spawn(move || writer::run(conn, rx, wake, Durability::Pipelined(log)));
-    let (answer, answered) = std::sync::mpsc::channel();
-    let job: Job = Box::new(move |conn| {
-        let inserted = conn.map(|c| c.execute("INSERT INTO t VALUES (1)", []).is_ok()).unwrap_or(false);
-        (inserted, Box::new(move |result| answer.send(result).unwrap()))
-    });
-    jobs.send(Work::Op(job)).unwrap();
-    let result = answered.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
-    let error = result.expect_err("acknowledged although the log was never synced").to_string();
-    assert!(error.contains("cannot sync the write-ahead log"), "{error}");
-}
-
 /// Operations arriving while an fsync is in flight join the next transaction:
 /// many at once are all answered, each exactly once, and all of them are in
 /// the database after it is closed and opened again.
@@ -411,37 +386,4 @@ async fn dropping_the_store_closes_its_database() {
 
 fn inbound(identity: &str, text: &str) -> NewInbound {
     NewInbound { identity: identity.into(), text: text.into(), external_id: None, received_at: None, fields: vec![] }
-}
-
-/// A commit that fails (here a deferred foreign key; a full disk in
-/// production) answers its callers with the error and leaves the writer ready:
-/// the next operation commits and is answered once its fsync is done.
-#[test]
-fn a_failed_commit_does_not_stall_the_writer() {
-    use super::writer::{self, Durability, Job, Work};
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;
-         CREATE TABLE parent (id INTEGER PRIMARY KEY);
-         CREATE TABLE child (parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);",
-    )
-    .unwrap();
-    let log = std::fs::File::open(dir.path().join("t.db-wal")).unwrap();
-    let (jobs, rx) = std::sync::mpsc::channel::<Work>();
-    let wake = jobs.clone();
-    std::thread::spawn(move || writer::run(conn, rx, wake, Durability::Pipelined(log)));
-    let insert = |sql: &'static str| {
-        let (answer, answered) = std::sync::mpsc::channel();
-        let job: Job = Box::new(move |conn| {
-            let ran = conn.map(|c| c.execute(sql, []).is_ok()).unwrap_or(false);
-            (ran, Box::new(move |result| answer.send(result).unwrap()))
-        });
-        jobs.send(Work::Op(job)).unwrap();
-        answered.recv_timeout(std::time::Duration::from_secs(10)).expect("the writer answered")
-    };
-    let error = insert("INSERT INTO child VALUES (42)").expect_err("the commit cannot succeed").to_string();
-    assert!(error.contains("FOREIGN KEY"), "{error}");
-    insert("INSERT INTO parent VALUES (1)").expect("the next commit succeeds");
 }

@@ -74,11 +74,6 @@ fn start_syncer(wal: File, writer: mpsc::Sender<Work>) -> std::io::Result<(mpsc:
     Ok((tx, own))
 }
 
-/// The operations run in the open transaction, waiting for its commit.
-struct Batch {
-    completions: Vec<Completion>,
-}
-
 /// The writer loop. Operations run as they arrive, each in a savepoint of the
 /// open transaction; the transaction commits as soon as the syncer can take
 /// it (or it is full). While an fsync is in flight, arriving operations join
@@ -98,11 +93,12 @@ pub(super) fn run(conn: Connection, rx: mpsc::Receiver<Work>, wake: mpsc::Sender
             }
         },
     };
-    let mut open: Option<Batch> = None;
+    // The answers of the operations run in the open transaction, if one is open.
+    let mut open: Option<Vec<Completion>> = None;
     // A committed batch is at the syncer, which will say when it is done.
     let mut syncing = false;
     loop {
-        let full = open.as_ref().is_some_and(|b| b.completions.len() >= MAX_BATCH);
+        let full = open.as_ref().is_some_and(|batch| batch.len() >= MAX_BATCH);
         let may_commit = open.is_some() && (!syncing || full);
         let work = if full {
             None
@@ -131,7 +127,7 @@ pub(super) fn run(conn: Connection, rx: mpsc::Receiver<Work>, wake: mpsc::Sender
 }
 
 /// Runs `job` in a savepoint of the open transaction, beginning one if needed.
-fn run_op(conn: &Connection, open: &mut Option<Batch>, job: Job) {
+fn run_op(conn: &Connection, open: &mut Option<Vec<Completion>>, job: Job) {
     if open.is_none() {
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             // Run nothing; tell the caller the batch could not start.
@@ -139,7 +135,7 @@ fn run_op(conn: &Connection, open: &mut Option<Batch>, job: Job) {
             done(Err(StoreError::Database(e.to_string())));
             return;
         }
-        *open = Some(Batch { completions: Vec::new() });
+        *open = Some(Vec::new());
     }
     let savepoint = run_cached(conn, "SAVEPOINT op");
     let (ok, done) = job(Some(conn));
@@ -154,15 +150,14 @@ fn run_op(conn: &Connection, open: &mut Option<Batch>, job: Job) {
         }
     }
     if let Some(batch) = open {
-        batch.completions.push(done);
+        batch.push(done);
     }
 }
 
 /// Commits `batch` and hands its answers to the syncer (or answers them
 /// directly when the commit itself synced, or failed). True when the syncer
 /// took it, and so will say when it is done.
-fn commit(conn: &Connection, batch: Batch, synced: &Option<(mpsc::Sender<Committed>, File)>) -> bool {
-    let completions = batch.completions;
+fn commit(conn: &Connection, completions: Vec<Completion>, synced: &Option<(mpsc::Sender<Committed>, File)>) -> bool {
     let committing = std::time::Instant::now();
     let commit = conn.execute_batch("COMMIT").map_err(|e| StoreError::Database(e.to_string()));
     if synced.is_none() {
