@@ -1,9 +1,12 @@
-//! A bounded HTTP load generator: fixed concurrency, fixed duration, a cap on
-//! the number of requests, latencies recorded per request.
+//! A bounded HTTP load generator: fixed concurrency, each client on its own
+//! keep-alive connection ([`http1`]), fixed duration, a cap on the number of
+//! requests, latencies recorded per request.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::http1;
 
 /// What one load phase measured.
 #[derive(Debug, Clone, Default)]
@@ -38,15 +41,15 @@ pub async fn run_with_acks(
     phase: Duration,
     url_for: impl Fn(u64) -> String + Send + Sync + 'static,
 ) -> (LoadResult, Vec<(u64, Instant)>) {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().expect("client");
     let url_for = Arc::new(url_for);
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (client, url_for, stop, sent) = (client.clone(), url_for.clone(), stop.clone(), sent.clone());
+        let (url_for, stop, sent) = (url_for.clone(), stop.clone(), sent.clone());
         tasks.push(tokio::spawn(async move {
+            let mut connection = http1::Connection::default();
             let mut latencies = Vec::new();
             let mut acks = Vec::new();
             let mut failed = 0u64;
@@ -56,9 +59,8 @@ pub async fn run_with_acks(
                 }
                 let t = Instant::now();
                 let n = NEXT.fetch_add(1, Ordering::Relaxed);
-                match client.get(url_for(n)).send().await {
-                    Ok(r) if r.status().is_success() => {
-                        let _ = r.bytes().await;
+                match connection.get(&url_for(n)).await {
+                    Ok(status) if (200..300).contains(&status) => {
                         latencies.push(t.elapsed());
                         acks.push((n, Instant::now()));
                     }

@@ -11,6 +11,7 @@
 
 mod baseline;
 mod gateway;
+mod http1;
 mod load;
 mod parts;
 
