@@ -14,8 +14,12 @@ fn env() -> Vec<(String, String)> {
 }
 
 /// The `smsgw` binary next to this benchmark's own executable (same profile),
-/// built first if needed.
+/// built first if needed; `SMSGW_BENCH_SMSGW` names another build instead
+/// (to compare two builds phase by phase on a machine whose speed drifts).
 pub fn smsgw() -> anyhow::Result<GatewayOptions> {
+    if let Some(bin) = std::env::var_os("SMSGW_BENCH_SMSGW") {
+        return Ok(GatewayOptions { bin: bin.into(), extra_args: Vec::new(), env: env() });
+    }
     let exe = std::env::current_exe()?;
     let dir = exe.parent().ok_or_else(|| anyhow::anyhow!("no exe dir"))?;
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));

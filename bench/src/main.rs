@@ -6,7 +6,9 @@
 //! `cargo run -p bench --release -- all sandbox` runs only the named parts (nothing is written).
 //! For profiling the sandbox part, `SMSGW_BENCH_COMPONENT=kannel` keeps only the
 //! components whose name contains that text and `SMSGW_BENCH_POOLING_ONLY=1`
-//! skips the on-demand allocator. `bench serve ...` is the baseline gateway
+//! skips the on-demand allocator. To compare two builds, run them in turn
+//! with `SMSGW_BENCH_SMSGW=<binary>` (the gateway the parts start) and
+//! `SMSGW_BENCH_SKIP_RAPIDSMS=1`, several times. `bench serve ...` is the baseline gateway
 //! the parts start as a child process ([`baseline`]).
 
 mod baseline;

@@ -28,14 +28,13 @@ pub trait MessageStore: Send + Sync {
     /// Inbound messages the apps have not finished with, oldest first.
     async fn unprocessed_inbound(&self, limit: usize) -> Result<Vec<InboundMessage>, StoreError>;
 
-    /// Marks an inbound message handled and queues its replies, atomically.
-    /// A message already handled queues nothing (returns no ids).
-    async fn complete_inbound(
-        &self,
-        id: MessageId,
-        replies: Vec<NewOutbound>,
-        error: Option<String>,
-    ) -> Result<Vec<MessageId>, StoreError>;
+    /// Records the apps' outcomes of inbound messages, atomically: each
+    /// message marked handled with its replies queued. One transaction for
+    /// many messages (those routed meanwhile); callers isolate a failing one
+    /// by recording them one by one. Returns, per outcome in order, the ids of
+    /// the replies queued: none when the message was already handled (never
+    /// queued twice).
+    async fn complete_inbound(&self, outcomes: Vec<InboundOutcome>) -> Result<Vec<Vec<MessageId>>, StoreError>;
 
     /// One message with its recipients.
     async fn get(&self, id: MessageId) -> Result<Option<Message>, StoreError>;

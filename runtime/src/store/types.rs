@@ -362,6 +362,16 @@ pub struct InboundRecorded {
     pub reports_unmatched: usize,
 }
 
+/// What the apps made of one stored inbound message.
+#[derive(Debug, Clone)]
+pub struct InboundOutcome {
+    pub id: MessageId,
+    /// Queued with the outcome, in the same transaction.
+    pub replies: Vec<NewOutbound>,
+    /// Why an app failed: the message is then recorded as an app error.
+    pub error: Option<String>,
+}
+
 /// One uploaded version of a backend: a component plus its settings.
 #[derive(Debug, Clone, Serialize)]
 pub struct BackendVersion {

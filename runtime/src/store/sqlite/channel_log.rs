@@ -9,14 +9,21 @@ use crate::store::*;
 #[async_trait::async_trait]
 impl ChannelLogStore for SqliteStore {
     async fn record_exchanges(&self, exchanges: Vec<Exchange>) -> Result<(), StoreError> {
+        // Serialised here, not on the writer thread, which every commit waits for.
+        let entries = exchanges
+            .into_iter()
+            .map(|e| {
+                let entry = serde_json::to_string(&e).map_err(|err| StoreError::Database(err.to_string()))?;
+                Ok((e, entry))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         self.run(move |conn| {
             let mut insert = conn.prepare_cached(
                 "INSERT INTO channel_log (backend, entry, bytes, created_at) VALUES (?1, ?2, ?3, ?4)",
             )?;
             let mut link = conn
                 .prepare_cached("INSERT OR IGNORE INTO channel_log_messages (message_id, entry_id) VALUES (?1, ?2)")?;
-            for e in &exchanges {
-                let entry = serde_json::to_string(e).map_err(|err| StoreError::Database(err.to_string()))?;
+            for (e, entry) in &entries {
                 insert.execute(params![e.backend, entry, entry.len() as i64, e.created_at])?;
                 let id = conn.last_insert_rowid();
                 for message in &e.message_ids {

@@ -61,6 +61,11 @@ impl SqliteStore {
         // syncer makes it durable before anyone is answered (see `writer`).
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Every operation runs in a savepoint, whose journal of the pages it
+        // changes went to a temporary file: a write system call per page on
+        // the writer thread, for a journal that lives only as long as the
+        // transaction (at most `writer::MAX_BATCH` operations).
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // rusqlite keeps 16 by default, fewer than the store's distinct
         // statements: the queue's hot path was re-parsing SQL on every call.
@@ -111,6 +116,8 @@ impl Drop for SqliteStore {
     }
 }
 
+#[cfg(test)]
+mod outcome_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

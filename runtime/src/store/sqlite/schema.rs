@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS messages (
     updated_at      INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_due ON messages(next_attempt_at) WHERE next_attempt_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS messages_unprocessed ON messages(id) WHERE direction = 'in' AND status = 'received';
+-- Unprocessed inbound messages are found through messages_pending.
+DROP INDEX IF EXISTS messages_unprocessed;
 CREATE INDEX IF NOT EXISTS messages_by_backend ON messages(backend, id);
 CREATE INDEX IF NOT EXISTS messages_queued ON messages(backend, next_attempt_at, id) WHERE status = 'queued';
 CREATE INDEX IF NOT EXISTS messages_inbound_by_external_id ON messages(backend, external_id, created_at)

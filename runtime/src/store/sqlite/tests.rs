@@ -32,9 +32,10 @@ async fn inbound_is_stored_and_completed_once() {
     assert_eq!(store.unprocessed_inbound(10).await.unwrap().len(), 1);
 
     let reply = NewOutbound { in_response_to: Some(id), ..outbound(&["+1555"]) };
-    assert_eq!(store.complete_inbound(id, vec![reply.clone()], None).await.unwrap().len(), 1);
+    let outcome = InboundOutcome { id, replies: vec![reply], error: None };
+    assert_eq!(store.complete_inbound(vec![outcome.clone()]).await.unwrap()[0].len(), 1);
     // Completing again must not queue the reply twice.
-    assert!(store.complete_inbound(id, vec![reply], None).await.unwrap().is_empty());
+    assert!(store.complete_inbound(vec![outcome]).await.unwrap()[0].is_empty());
     assert!(store.unprocessed_inbound(10).await.unwrap().is_empty());
     let stored = store.get(id).await.unwrap().unwrap();
     assert_eq!(stored.status.as_str(), "handled");

@@ -1,6 +1,7 @@
 //! Inbound dispatch: stores what a backend parsed, then hands each stored
 //! message to the apps; replies are queued in the same transaction that marks
-//! the message handled. Also what the benchmarks' native baseline calls, so
+//! the message handled (many messages' outcomes per transaction:
+//! [`outcomes`]). Also what the benchmarks' native baseline calls, so
 //! both paths store and route alike.
 
 use std::collections::HashSet;
@@ -9,27 +10,33 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use outcomes::Outcomes;
+
 use crate::apps::{App, Handled};
 use crate::metrics::metrics;
 use crate::store::{
-    DedupWindows, InboundMessage, InboundRecorded, MessageId, MessageStore, NewInbound, NewOutbound, NewReport,
-    StoreError,
+    DedupWindows, InboundMessage, InboundOutcome, InboundRecorded, MessageId, MessageStore, NewInbound, NewOutbound,
+    NewReport, StoreError,
 };
+
+mod outcomes;
 
 /// Runs the app chain over stored messages.
 pub struct Dispatch {
     store: Arc<dyn MessageStore>,
     apps: Vec<Box<dyn App>>,
     default_reply: Option<String>,
-    outbound: Arc<Notify>,
     /// Messages being routed in this process: recovery leaves them alone.
     routing: Mutex<HashSet<MessageId>>,
     /// When a repeated provider callback is the same message.
     dedup: DedupWindows,
+    /// Records the apps' outcomes, many per transaction.
+    outcomes: Outcomes,
 }
 
 impl Dispatch {
-    /// Dispatch over `apps`; `outbound` is woken when replies are queued.
+    /// Dispatch over `apps` (call within the runtime: it starts the task
+    /// recording outcomes); `outbound` is woken when replies are queued.
     pub fn new(
         store: Arc<dyn MessageStore>,
         apps: Vec<Box<dyn App>>,
@@ -37,7 +44,8 @@ impl Dispatch {
         outbound: Arc<Notify>,
         dedup: DedupWindows,
     ) -> Self {
-        Dispatch { store, apps, default_reply, outbound, routing: Mutex::new(HashSet::new()), dedup }
+        let outcomes = Outcomes::start(store.clone(), outbound);
+        Dispatch { store, apps, default_reply, routing: Mutex::new(HashSet::new()), dedup, outcomes }
     }
 
     /// Commits what a backend parsed from one provider request, then routes
@@ -94,32 +102,7 @@ impl Dispatch {
             .collect();
         // Retried while the store is unavailable (a full disk, say): the apps
         // ran, and the outcome with its replies commits once, atomically.
-        let mut delay = Duration::from_millis(50);
-        for attempt in 0.. {
-            match self.store.complete_inbound(message.id, replies.clone(), error.clone()).await {
-                Ok(ids) => {
-                    if !ids.is_empty() {
-                        self.outbound.notify_waiters();
-                    }
-                    return;
-                }
-                // Still 'received' in the store: the periodic recovery picks it up.
-                Err(e) if attempt >= 60 => {
-                    tracing::error!(
-                        message_id = message.id,
-                        "could not record app outcome, leaving it for recovery: {e}"
-                    );
-                    return;
-                }
-                Err(e) => {
-                    if attempt == 0 {
-                        tracing::error!(message_id = message.id, "could not record app outcome, retrying: {e}");
-                    }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                }
-            }
-        }
+        self.outcomes.record(InboundOutcome { id: message.id, replies, error }).await;
     }
 
     async fn run_apps(&self, message: &InboundMessage) -> (Vec<String>, Option<String>) {
