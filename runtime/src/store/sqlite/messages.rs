@@ -4,6 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
 use super::queue::{enqueue_on, refresh_status};
+use super::recent::RecentTexts;
 use super::rows::*;
 use crate::store::*;
 
@@ -20,26 +21,23 @@ fn rank(status: RecipientStatus) -> u8 {
 pub(super) const SAME_PROVIDER_ID: &str =
     "SELECT 1 FROM messages WHERE direction = 'in' AND backend = ?1 AND external_id = ?2 AND created_at >= ?3 LIMIT 1";
 
-/// A stored inbound message from this sender with this text, recent enough:
-/// one index seek, however many messages the sender sent in the window.
-pub(super) const SAME_SENDER_AND_TEXT: &str = "SELECT 1 FROM messages INDEXED BY messages_inbound_by_sender_text
-     WHERE direction = 'in' AND backend = ?1 AND identity = ?2 AND text = ?4 AND created_at >= ?3
-     AND external_id IS NULL LIMIT 1";
-
 /// True when `m` was stored before within the dedup windows: by the
 /// provider's id, or (with none) by sender and text.
-fn already_stored(conn: &Connection, backend: &str, m: &NewInbound, dedup: DedupWindows) -> Result<bool, StoreError> {
+fn already_stored(
+    conn: &Connection,
+    recent: &mut RecentTexts,
+    backend: &str,
+    m: &NewInbound,
+    dedup: DedupWindows,
+) -> Result<bool, StoreError> {
     let now = now_ms();
     let found = match &m.external_id {
         Some(external_id) if dedup.provider_id_ms > 0 => {
             conn.prepare_cached(SAME_PROVIDER_ID)?.exists(params![backend, external_id, now - dedup.provider_id_ms])?
         }
-        None if dedup.same_text_ms > 0 => conn.prepare_cached(SAME_SENDER_AND_TEXT)?.exists(params![
-            backend,
-            m.identity,
-            now - dedup.same_text_ms,
-            m.text
-        ])?,
+        None if dedup.same_text_ms > 0 => {
+            recent.seen(conn, (backend, &m.identity, &m.text), dedup.same_text_ms, now)?
+        }
         _ => false,
     };
     Ok(found)
@@ -142,10 +140,13 @@ impl MessageStore for SqliteStore {
         dedup: DedupWindows,
     ) -> Result<InboundRecorded, StoreError> {
         let backend = backend.to_string();
+        let recent = self.recent.clone();
         self.run(move |conn| {
+            // Only the writer thread takes it: never contended.
+            let mut recent = recent.lock().unwrap_or_else(|e| e.into_inner());
             let mut recorded = InboundRecorded::default();
             for m in &messages {
-                if already_stored(conn, &backend, m, dedup)? {
+                if already_stored(conn, &mut recent, &backend, m, dedup)? {
                     recorded.duplicates += 1;
                     continue;
                 }
@@ -165,6 +166,9 @@ impl MessageStore for SqliteStore {
                         received_at: m.received_at,
                     },
                 )?;
+                if m.external_id.is_none() {
+                    recent.remember((&backend, &m.identity, &m.text), id, now_ms());
+                }
                 recorded.messages.push(InboundMessage {
                     id,
                     backend: backend.clone(),

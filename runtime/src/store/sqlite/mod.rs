@@ -7,13 +7,14 @@
 mod channel_log;
 mod messages;
 mod queue;
+mod recent;
 mod rows;
 mod schema;
 mod versions;
 mod writer;
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -27,6 +28,8 @@ const STATEMENT_CACHE: usize = 128;
 /// SQLite-backed store.
 pub struct SqliteStore {
     jobs: mpsc::Sender<Work>,
+    /// The sender+text de-dup window (used on the writer thread only).
+    recent: Arc<Mutex<recent::RecentTexts>>,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -84,7 +87,7 @@ impl SqliteStore {
         std::thread::Builder::new()
             .name("smsgw-store".into())
             .spawn(move || writer::run(conn, rx, wake, durability))?;
-        Ok(SqliteStore { jobs })
+        Ok(SqliteStore { jobs, recent: Arc::new(Mutex::new(recent::RecentTexts::new())) })
     }
 
     /// Runs `op` on the writer thread inside a savepoint of the current batch.

@@ -30,11 +30,10 @@ CREATE INDEX IF NOT EXISTS messages_inbound_by_external_id ON messages(backend, 
     WHERE direction = 'in' AND external_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_pending ON messages(status, created_at)
     WHERE status IN ('received', 'queued', 'sending');
--- Same sender and same text within the de-dup window: one seek, however many
--- messages the sender sent in the window (the first index scanned them all).
+-- Same sender and same text within the de-dup window: kept in the writer's
+-- memory (see recent.rs); both indexes it had are gone.
 DROP INDEX IF EXISTS messages_inbound_by_sender;
-CREATE INDEX IF NOT EXISTS messages_inbound_by_sender_text ON messages(backend, identity, text, created_at)
-    WHERE direction = 'in' AND external_id IS NULL;
+DROP INDEX IF EXISTS messages_inbound_by_sender_text;
 CREATE TABLE IF NOT EXISTS recipients (
     message_id  INTEGER NOT NULL REFERENCES messages(id),
     identity    TEXT NOT NULL,
