@@ -17,7 +17,7 @@ use crate::metrics::metrics;
 use crate::store::StoreError;
 
 /// Operations run per transaction at most.
-pub(super) const MAX_BATCH: usize = 512;
+const MAX_BATCH: usize = 512;
 
 /// Called with the batch's commit result once it is known.
 pub(super) type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
