@@ -70,7 +70,9 @@ impl WasmEngine {
             // Resetting a slot for reuse: with the PAGEMAP_SCAN ioctl (Linux >= 6.7)
             // only the pages the call dirtied are restored by memset and stay
             // resident, instead of madvise + page faults + TLB shootdowns on
-            // every call (that was about half of the per-call cost).
+            // every call (that was about half of the per-call cost). However
+            // scattered those pages are: vendor/wasmtime's scan no longer stops
+            // after 32 runs of them (runtime/tests/pool_reset.rs).
             .pagemap_scan(Enabled::Auto)
             .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
             .max_unused_warm_slots(MAX_WARM_SLOTS)
