@@ -16,6 +16,10 @@ for lang in python js c; do
     bash "backends/examples/$lang/build.sh"
 done
 export SMSGW_EXAMPLES_DIR="$PWD/target/examples"
+# Their helpers' unit tests: lib.js on Node (installed by the JS build), the
+# Python SDK on the machine's CPython.
+node --test backends/examples/js/
+python3 -m unittest discover -s backends/examples/python/tests
 
 cargo test --workspace --no-fail-fast
 # The benchmark suite, very briefly, so it cannot rot (the full run is manual).

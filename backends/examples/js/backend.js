@@ -17,6 +17,7 @@ import {
   encodeWithSecretRefs,
   objectBody,
   parseForm,
+  parseQuery,
   requiredParam,
   retryAfterMs,
   rustTrim,
@@ -176,7 +177,7 @@ function parseIncoming(ctx, req) {
   }
   let params;
   if (req.method === "GET") {
-    params = parseForm(utf8Encode(req.query));
+    params = parseQuery(req.query);
   } else if (req.method === "POST") {
     const ct = req.headers.find(([name]) => name === "content-type");
     const isForm = ct === undefined || asciiLower(ct[1]).startsWith("application/x-www-form-urlencoded");

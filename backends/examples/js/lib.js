@@ -180,6 +180,33 @@ export function parseForm(bytes) {
   return pairs;
 }
 
+/**
+ * `parseForm(utf8Encode(query))` for a query string, faster: QuickJS runs the
+ * byte-by-byte version at a few hundred nanoseconds a byte, the native
+ * `decodeURIComponent` at a few. Where that refuses a component (a bad `%XX`,
+ * ill-formed UTF-8) the byte-by-byte decoding gives the lossy result.
+ */
+export function parseQuery(query) {
+  const pairs = [];
+  for (const piece of query.split("&")) {
+    if (piece === "") continue;
+    const eq = piece.indexOf("=");
+    pairs.push(eq < 0 ? [decodeText(piece), ""] : [decodeText(piece.slice(0, eq)), decodeText(piece.slice(eq + 1))]);
+  }
+  return pairs;
+}
+
+/** `decodeComponent` of a string's UTF-8 bytes. */
+function decodeText(text) {
+  const spaced = text.includes("+") ? text.replace(/\+/g, " ") : text;
+  if (!spaced.includes("%")) return spaced;
+  try {
+    return decodeURIComponent(spaced);
+  } catch {
+    return decodeComponent(utf8Encode(text));
+  }
+}
+
 /** The first value of `name` (RapidSMS: the first occurrence wins). */
 export function getParam(pairs, name) {
   for (const [n, v] of pairs) if (n === name) return v;
@@ -418,6 +445,39 @@ export function parseJson(text) {
   return result;
 }
 
+/**
+ * `parseJson(text)` through the native `JSON.parse` where both must agree:
+ * no number anywhere (serde_json's spelling of numbers needs their text), no
+ * `\\u` escape (lone surrogates, which `JSON.parse` accepts and serde_json
+ * refuses), nesting within serde_json's limit. Anything else, including
+ * every invalid document, goes to `parseJson` for its result or its error.
+ */
+export function parseJsonQuick(text) {
+  if (text.includes("\\u")) return parseJson(text);
+  let parsed;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return parseJson(text);
+  }
+  const convert = (v, depth) => {
+    if (depth > 128 || typeof v === "number") throw NOT_QUICK;
+    if (Array.isArray(v)) return v.map((item) => convert(item, depth + 1));
+    if (v !== null && typeof v === "object") {
+      const keys = Object.keys(v).sort(compareUtf8);
+      return new Map(keys.map((k) => [k, convert(v[k], depth + 1)]));
+    }
+    return v;
+  };
+  try {
+    return convert(parsed, 0);
+  } catch (e) {
+    if (e === NOT_QUICK) return parseJson(text);
+    throw e;
+  }
+}
+const NOT_QUICK = {};
+
 function sortMap(map) {
   return new Map([...map.entries()].sort((a, b) => compareUtf8(a[0], b[0])));
 }
@@ -475,7 +535,7 @@ export class Config {
     if (rustTrim(json) === "") return new Config(new Map());
     let value;
     try {
-      value = parseJson(json);
+      value = parseJsonQuick(json);
     } catch (e) {
       throw `configuration is not valid JSON: ${e && e.message ? e.message : e}`;
     }

@@ -8,6 +8,9 @@ import {
   formatFloat,
   objectBody,
   parseForm,
+  parseJson,
+  parseJsonQuick,
+  parseQuery,
   retryAfterMs,
   rustTrim,
   utf8DecodeLossy,
@@ -72,4 +75,46 @@ test("Retry-After in seconds becomes milliseconds", () => {
   assert.equal(retryAfterMs([["retry-after", " 30 "]]), 30000);
   assert.equal(retryAfterMs([["retry-after", "Wed, 21 Oct 2015 07:28:00 GMT"]]), null);
   assert.equal(retryAfterMs([]), null);
+});
+
+test("the quick query parser gives the byte-by-byte one's result", () => {
+  const queries = [
+    "id=%2B255700000001&identity=%2B255700000001&text=hello+world&charset=UTF-8&coding=0",
+    "a&&b=&=c&&",
+    "text=h%C3%A9llo+%2B+%25&x=%zz%4&y=%FF%FEend&z=%ED%A0%80&w=%C0%AF",
+    "text=caf\u00e9 \u{1f600}+%F0%9F%98%80&k=%e2%82",
+    "plus=a%2Bb+c&eq=a=b=c&pct=100%",
+    "",
+  ];
+  for (const q of queries) {
+    const bytes = [];
+    for (const ch of q) {
+      const c = ch.codePointAt(0);
+      if (c < 0x80) bytes.push(c);
+      else for (const b of new TextEncoder().encode(ch)) bytes.push(b);
+    }
+    assert.deepEqual(parseQuery(q), parseForm(bytes), q);
+  }
+});
+
+test("the quick JSON path agrees with the strict parser, or hands over to it", () => {
+  const agree = [
+    '{"sendsms_url": "http://127.0.0.1:9/send", "b": {"z": "1", "a": [true, null, "x"]}}',
+    '{"dup": "first", "dup": "last", "10": "ten", "9": "nine", "__proto__": "p", "\u00e9": "e"}',
+    '{"n": 31, "f": 1.0}',
+    "[" + "[".repeat(130) + "]".repeat(131),
+    '{"lone": "\ud800"}',
+    '{"ctl": "a\u0001"}',
+    "{\"a\": 1,}",
+    '{"a": "b"} x',
+    "  ",
+  ];
+  const run = (f, text) => {
+    try {
+      return { ok: f(text) };
+    } catch (e) {
+      return { err: String(e && e.message ? e.message : e) };
+    }
+  };
+  for (const text of agree) assert.deepEqual(run(parseJsonQuick, text), run(parseJson, text), text);
 });

@@ -49,6 +49,12 @@ class Form(unittest.TestCase):
             [("a", "+1 2"), ("b", ""), ("c", "%zz\ufffd"), ("a", "second"), ("d", "x=y")],
         )
         self.assertEqual(parse_form(b"t=h%C3%A9llo+%F0%9F%98%80"), [("t", "héllo 😀")])
+        # Stray and short escapes stay as they are, case does not matter, a
+        # decoded + is not a space.
+        self.assertEqual(
+            parse_form("x=%4&y=100%&z=%%41&w=%e9%2b%2B+&v=%C0%AF"),
+            [("x", "%4"), ("y", "100%"), ("z", "%A"), ("w", "\ufffd++ "), ("v", "\ufffd\ufffd")],
+        )
 
     def test_trim_is_rusts(self):
         self.assertEqual(trim("\u00a0 x\t\u3000"), "x")
