@@ -83,6 +83,11 @@ export function utf8DecodeLossy(bytes) {
 /** `str::trim`: Rust's White_Space set (differs from JS's `trim`: U+0085 yes, U+FEFF no). */
 const RUST_WS = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
 export function rustTrim(text) {
+  // Printable ASCII at both ends (the usual case) has nothing to trim, and
+  // QuickJS runs the regular expression at every position otherwise.
+  const first = text.charCodeAt(0);
+  const last = text.charCodeAt(text.length - 1);
+  if (first > 0x20 && first < 0x7f && last > 0x20 && last < 0x7f) return text;
   return text.replace(RUST_WS, "");
 }
 

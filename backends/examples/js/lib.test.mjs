@@ -57,6 +57,9 @@ test("lossy UTF-8 replaces maximal subparts, as Rust does", () => {
 test("trim is Rust's, not JavaScript's", () => {
   assert.equal(rustTrim("\u0085 hi\u3000"), "hi");
   assert.equal(rustTrim("\ufeffhi"), "\ufeffhi");
+  for (const [text, trimmed] of [["a b", "a b"], [" a", "a"], ["a\t", "a"], ["", ""], ["\u2000x~", "x~"], ["!\u00a0", "!"]]) {
+    assert.equal(rustTrim(text), trimmed, JSON.stringify(text));
+  }
 });
 
 test("config numbers read as serde_json prints them", () => {
