@@ -33,9 +33,7 @@ const SCATTER: &[u8] = &[
 
 /// Minor page faults of the calling thread so far.
 fn thread_minor_faults() -> u64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-    // minflt is the 10th field; the command name before it may contain spaces.
-    stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(7)?.parse().ok()).unwrap()
+    smsgw_test_support::thread_minor_faults().expect("/proc/thread-self/stat")
 }
 
 /// `PAGEMAP_SCAN` came with Linux 6.7.

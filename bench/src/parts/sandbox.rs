@@ -105,11 +105,7 @@ pub async fn sandbox(b: Budget, report: &mut Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Minor page faults of the calling thread so far (the calls run on it:
-/// copy-on-write and first-touch faults are what a fresh instance costs
-/// beyond its code).
+/// Minor page faults of the calling thread so far; 0 without `/proc`.
 fn thread_minor_faults() -> u64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    // Fields after the parenthesised command name; minflt is the 10th field overall.
-    stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(7)?.parse().ok()).unwrap_or(0)
+    smsgw_test_support::thread_minor_faults().unwrap_or(0)
 }

@@ -7,5 +7,5 @@ mod process;
 mod provider;
 
 pub use gateway::{Gateway, GatewayOptions};
-pub use process::{free_port, process_cpu_time};
+pub use process::{free_port, process_cpu_time, thread_minor_faults};
 pub use provider::{MockProvider, Received};

@@ -18,3 +18,13 @@ pub fn process_cpu_time(pid: u32) -> Duration {
     let ticks: u64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<u64>().ok()).sum();
     Duration::from_millis(ticks * 10)
 }
+
+/// Minor page faults of the calling thread so far, or `None` without
+/// `/proc`: copy-on-write and first-touch faults are what a fresh instance
+/// costs beyond its code, and calls run on the thread that makes them.
+pub fn thread_minor_faults() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the parenthesised command name (which may contain spaces);
+    // minflt is the 10th field overall.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(7)?.parse().ok()
+}
