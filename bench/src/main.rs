@@ -19,6 +19,11 @@ mod parts;
 
 use std::time::Duration;
 
+/// The allocator the `smsgw` binary uses, so the baseline gateway (`bench
+/// serve`: the native routes and senders) is compared on equal terms.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// How long and how hard each part runs.
 #[derive(Clone, Copy)]
 pub struct Budget {

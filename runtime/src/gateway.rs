@@ -133,7 +133,7 @@ pub async fn run_with(
         deployer,
         admin_token,
         metrics_open: config.metrics_open(),
-        channel_log,
+        channel_log: channel_log.clone(),
     });
     let listener =
         TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -168,6 +168,8 @@ pub async fn run_with(
     };
     let open = server::edge::serve(listener, server::routes(state, extensions.routes), limits, stopped, deadline).await;
     let unfinished = outbound_stop.await.unwrap_or(0);
+    // Every exchange of those requests and sends is queued by now.
+    let _ = channel_log.close(deadline).await;
     let took = stop_rx.borrow().map(|at| at.elapsed()).unwrap_or_default();
     if open > 0 || unfinished > 0 {
         tracing::warn!(

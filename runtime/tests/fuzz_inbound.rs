@@ -85,7 +85,7 @@ proptest! {
         }
         STATE.with(|(runtime, sandboxes)| {
             for (name, sandbox) in sandboxes {
-                let out = runtime.block_on(sandbox.parse_incoming(req.clone()));
+                let out = runtime.block_on(sandbox.parse_incoming(&req));
                 prop_assert!(out.result.is_ok(), "{name} failed on {req:?}: {:?}", out.result.err());
                 if let Ok(Ok(incoming)) = &out.result {
                     for m in &incoming.messages {

@@ -27,7 +27,7 @@ pub fn parse_mo(query: &str) -> Result<NewInbound, String> {
     let charset = raw_param(query, "charset");
     let coding = raw_param(query, "coding");
     let text = decode_text(&raw, charset.as_deref(), coding.as_deref()).trim().to_string();
-    Ok(NewInbound { identity, text, external_id: None, received_at: None, fields: Vec::new() })
+    Ok(NewInbound { identity, text, external_id: None, received_at: None, fields: Vec::new(), decided: None })
 }
 
 /// Keeps this thread busy for `duration`: the benchmarks' calibration, a

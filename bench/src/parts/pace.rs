@@ -84,7 +84,10 @@ pub async fn pace(smsgw: &GatewayOptions, b: Budget, full: bool, report: &mut Re
     let mut at_16 = 0.0;
     for connections in [16, 64] {
         let dir = tempfile::tempdir()?;
-        let gw = Gateway::start_with(smsgw.clone(), dir.path(), NO_APPS).await;
+        // SMSGW_BENCH_PACE_CONFIG: TOML tables put before the inbound
+        // phases' configuration, for profiling (`[channel_log]\nenabled = false`).
+        let extra = std::env::var("SMSGW_BENCH_PACE_CONFIG").unwrap_or_default();
+        let gw = Gateway::start_with(smsgw.clone(), dir.path(), &format!("{extra}\n{NO_APPS}")).await;
         let mut best: Option<Phase> = None;
         for _ in 0..2 {
             let p = phase(&gw, connections, b).await;

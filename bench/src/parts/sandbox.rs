@@ -52,7 +52,7 @@ pub async fn sandbox(b: Budget, report: &mut Report) -> anyhow::Result<()> {
                 }
                 let faults_before = thread_minor_faults();
                 let t = Instant::now();
-                let out = sandbox.parse_incoming(request.clone()).await;
+                let out = sandbox.parse_incoming(&request).await;
                 let took = t.elapsed();
                 let parse_faults = thread_minor_faults().saturating_sub(faults_before);
                 anyhow::ensure!(out.result.is_ok(), "{name}: parse call failed: {:?}", out.result.err());

@@ -25,7 +25,7 @@ pub async fn isolated_per_call_us(calls: usize) -> anyhow::Result<(f64, f64)> {
         let (mut parse_took, mut send_took) = (Vec::with_capacity(calls), Vec::with_capacity(calls));
         for i in 0..calls + calls / 10 {
             let t = Instant::now();
-            let parsed = sandbox.parse_incoming(request.clone()).await;
+            let parsed = sandbox.parse_incoming(&request).await;
             let took = t.elapsed();
             anyhow::ensure!(matches!(parsed.result, Ok(Ok(_))), "parse-incoming failed: {:?}", parsed.result);
             let t = Instant::now();

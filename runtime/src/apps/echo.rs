@@ -15,11 +15,19 @@ impl App for Echo {
     }
 
     async fn handle(&self, message: &InboundMessage) -> anyhow::Result<Handled> {
-        Ok(match parse(&message.text) {
-            None => Handled::No,
-            Some("") => Handled::Yes(vec![HELP.to_string()]),
-            Some(rest) => Handled::Yes(vec![rest.to_string()]),
-        })
+        Ok(decide(&message.text))
+    }
+
+    fn decide_at_once(&self, _identity: &str, text: &str) -> Option<Handled> {
+        Some(decide(text))
+    }
+}
+
+fn decide(text: &str) -> Handled {
+    match parse(text) {
+        None => Handled::No,
+        Some("") => Handled::Yes(vec![HELP.to_string()]),
+        Some(rest) => Handled::Yes(vec![rest.to_string()]),
     }
 }
 

@@ -30,6 +30,15 @@ pub trait App: Send + Sync {
 
     /// Looks at a message; errors stop processing and are recorded on it.
     async fn handle(&self, message: &InboundMessage) -> anyhow::Result<Handled>;
+
+    /// The decision from the sender and text alone, for apps that need
+    /// nothing more (no I/O, no gateway id, no way to fail): a message the
+    /// chain decides this way is stored with its outcome and replies in one
+    /// transaction instead of stored, routed and updated. `None` (the
+    /// default): the app must see the stored message ([`App::handle`]).
+    fn decide_at_once(&self, _identity: &str, _text: &str) -> Option<Handled> {
+        None
+    }
 }
 
 /// Apps run on every inbound message, in order, until one handles it.

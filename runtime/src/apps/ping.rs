@@ -12,10 +12,14 @@ impl App for Ping {
     }
 
     async fn handle(&self, message: &InboundMessage) -> anyhow::Result<Handled> {
-        Ok(if message.text.trim().eq_ignore_ascii_case("ping") {
-            Handled::Yes(vec!["pong".to_string()])
-        } else {
-            Handled::No
-        })
+        Ok(decide(&message.text))
     }
+
+    fn decide_at_once(&self, _identity: &str, text: &str) -> Option<Handled> {
+        Some(decide(text))
+    }
+}
+
+fn decide(text: &str) -> Handled {
+    if text.trim().eq_ignore_ascii_case("ping") { Handled::Yes(vec!["pong".to_string()]) } else { Handled::No }
 }

@@ -32,7 +32,7 @@ pub async fn run(registry: &Registry, backend: &MountedBackend, req: TryRequest)
     match (req.request, req.message) {
         (Some(spec), None) => {
             let request = spec.to_request(&base_url)?;
-            let out = sandbox.parse_incoming(request).await;
+            let out = sandbox.parse_incoming(&request).await;
             let result = match out.result {
                 Err(e) => json!({ "call_failed": e.to_string() }),
                 Ok(Ok(incoming)) => json!({

@@ -101,6 +101,7 @@ impl From<Incoming> for ParsedRequest {
                     external_id: m.external_id,
                     received_at: m.received_at,
                     fields: m.fields,
+                    decided: None,
                 })
                 .collect(),
             reports: reports

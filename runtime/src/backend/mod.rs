@@ -111,7 +111,7 @@ impl MountedBackend {
 
     /// Runs `parse-incoming` on a provider request and checks what comes
     /// back; also returns what the backend logged.
-    pub async fn parse_incoming(&self, request: HttpRequest) -> (Result<ParsedRequest, InboundFailure>, Vec<String>) {
+    pub async fn parse_incoming(&self, request: &HttpRequest) -> (Result<ParsedRequest, InboundFailure>, Vec<String>) {
         if let Some(until) = self.paused_until() {
             return (Err(InboundFailure::Paused(until)), Vec::new());
         }

@@ -8,12 +8,13 @@
 //! means dropped and counted) and a background task writes them in batches;
 //! another prunes by age and total size.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
 
 use crate::store::{ChannelLogStore, Exchange};
 
@@ -53,19 +54,40 @@ pub struct ChannelLog {
     tx: Option<mpsc::Sender<Exchange>>,
     max_body_bytes: usize,
     dropped: AtomicU64,
+    /// Tells the writer to write what it holds now and stop.
+    closing: Arc<Notify>,
+    writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl ChannelLog {
     /// A channel log writing to `store` (and pruning it) in the background;
     /// disabled, it records nothing.
     pub fn start(store: Arc<dyn ChannelLogStore>, config: &ChannelLogConfig) -> Arc<Self> {
+        let closing = Arc::new(Notify::new());
         if !config.enabled {
-            return Arc::new(ChannelLog { tx: None, max_body_bytes: 0, dropped: AtomicU64::new(0) });
+            let writer = Mutex::new(None);
+            return Arc::new(ChannelLog { tx: None, max_body_bytes: 0, dropped: AtomicU64::new(0), closing, writer });
         }
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(write(store.clone(), rx));
+        let writer = Mutex::new(Some(tokio::spawn(write(store.clone(), rx, closing.clone()))));
         tokio::spawn(prune(store, config.retention_ms, config.max_total_bytes));
-        Arc::new(ChannelLog { tx: Some(tx), max_body_bytes: config.max_body_bytes, dropped: AtomicU64::new(0) })
+        let max_body_bytes = config.max_body_bytes;
+        Arc::new(ChannelLog { tx: Some(tx), max_body_bytes, dropped: AtomicU64::new(0), closing, writer })
+    }
+
+    /// Writes what is waiting, without gathering more, and stops writing:
+    /// for shutdown, once the last request and send are done. Waits at most
+    /// `deadline`; false when the writer did not finish within it.
+    pub async fn close(&self, deadline: Duration) -> bool {
+        // A stored permit if the writer is not waiting right now.
+        self.closing.notify_one();
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(writer) = writer else { return true };
+        let finished = tokio::time::timeout(deadline, writer).await.is_ok();
+        if !finished {
+            tracing::warn!("channel log: the last entries were not written within {deadline:?}");
+        }
+        finished
     }
 
     /// Records `exchange`, unless the log is off or the writer is behind.
@@ -98,12 +120,28 @@ impl ChannelLog {
     }
 }
 
-/// Writes what arrives in batches: one store operation per batch.
-async fn write(store: Arc<dyn ChannelLogStore>, mut rx: mpsc::Receiver<Exchange>) {
+/// Writes what arrives in batches: one store operation per batch. Told to
+/// close, it writes what is queued and returns.
+async fn write(store: Arc<dyn ChannelLogStore>, mut rx: mpsc::Receiver<Exchange>, closing: Arc<Notify>) {
     let mut batch = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
-        if let Err(e) = store.record_exchanges(std::mem::take(&mut batch)).await {
-            tracing::warn!("channel log entries lost: {e}");
+    loop {
+        let close = tokio::select! {
+            n = rx.recv_many(&mut batch, BATCH) => if n == 0 { return } else { false },
+            () = closing.notified() => true,
+        };
+        if close {
+            while let Ok(exchange) = rx.try_recv() {
+                batch.push(exchange);
+            }
+        }
+        while !batch.is_empty() {
+            let rest = batch.split_off(batch.len().min(BATCH));
+            if let Err(e) = store.record_exchanges(std::mem::replace(&mut batch, rest)).await {
+                tracing::warn!("channel log entries lost: {e}");
+            }
+        }
+        if close {
+            return;
         }
     }
 }
@@ -118,5 +156,47 @@ async fn prune(store: Arc<dyn ChannelLogStore>, retention_ms: u64, max_total_byt
             Err(e) => tracing::warn!("channel log pruning failed: {e}"),
         }
         tokio::time::sleep(PRUNE_EVERY).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{ExchangeFilter, now_ms};
+
+    fn exchange(n: usize) -> Exchange {
+        Exchange {
+            backend: "k".into(),
+            kind: "inbound".into(),
+            method: "GET".into(),
+            url: format!("http://127.0.0.1/backends/k/?n={n}"),
+            request_headers: vec![],
+            request_body: String::new(),
+            status: Some(200),
+            response_headers: vec![],
+            response_body: "OK".into(),
+            duration_us: 1,
+            log: vec![],
+            outcome: "stored".into(),
+            message_ids: vec![n as i64],
+            created_at: now_ms(),
+        }
+    }
+
+    /// At shutdown every entry already queued is written, more than one batch of them.
+    #[tokio::test]
+    async fn closing_writes_everything_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let log = ChannelLog::start(store.clone(), &ChannelLogConfig::default());
+        let queued = 2 * BATCH + 7;
+        for n in 0..queued {
+            log.record(exchange(n));
+        }
+        assert!(log.close(Duration::from_secs(10)).await, "the writer stopped once it had written them");
+        let filter = ExchangeFilter { backend: Some("k".into()), limit: 10 * BATCH, ..Default::default() };
+        assert_eq!(store.exchanges(filter).await.unwrap().len(), queued);
+        assert_eq!(log.dropped(), 0);
     }
 }

@@ -151,6 +151,7 @@ mod tests {
                 external_id: None,
                 received_at: None,
                 fields: vec![],
+                decided: None,
             })
             .collect();
         let stored = store.record_inbound("http", messages, vec![], DedupWindows::OFF).await.unwrap();

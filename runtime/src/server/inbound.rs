@@ -37,8 +37,8 @@ async fn answer(state: &AppState, backend: &MountedBackend, name: &str, request:
         Ok(r) => r,
         Err(response) => return response,
     };
-    let seen = state.channel_log.enabled().then(|| http_request.clone());
-    let (parsed, log) = backend.parse_incoming(http_request).await;
+    let (parsed, log) = backend.parse_incoming(&http_request).await;
+    let seen = state.channel_log.enabled().then_some(http_request);
     let mut stored = Vec::new();
     let (outcome, response) = match parsed {
         Err(failure) => (format!("{failure:?}"), failure_response(failure)),

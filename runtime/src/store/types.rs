@@ -25,13 +25,18 @@ pub enum StoreError {
 }
 
 /// A message a backend parsed from a provider request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewInbound {
     pub identity: String,
     pub text: String,
     pub external_id: Option<String>,
     pub received_at: Option<Millis>,
     pub fields: Vec<(String, String)>,
+    /// Set when the apps decided about the message before it was stored
+    /// (`App::decide_at_once`): the replies to queue with it. It is then
+    /// stored as handled, its replies in the same transaction, and never
+    /// routed: one store operation instead of two.
+    pub decided: Option<Vec<String>>,
 }
 
 /// Delivery state of one recipient of an outgoing message.
@@ -136,6 +141,17 @@ pub struct NewOutbound {
     pub identities: Vec<String>,
     pub in_response_to: Option<MessageId>,
     pub context: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The reply `text` to inbound message `id` from `identity` on `backend`.
+pub fn reply_to(id: MessageId, backend: &str, identity: &str, text: String) -> NewOutbound {
+    NewOutbound {
+        backend: backend.to_string(),
+        text,
+        identities: vec![identity.to_string()],
+        in_response_to: Some(id),
+        context: serde_json::Map::new(),
+    }
 }
 
 /// One recipient's state, as the API shows it.
@@ -360,6 +376,10 @@ pub struct InboundRecorded {
     pub duplicates: usize,
     pub reports_matched: usize,
     pub reports_unmatched: usize,
+    /// Stored messages that were stored with their outcome (`NewInbound::decided`).
+    pub settled: Vec<MessageId>,
+    /// Replies queued with them.
+    pub replies_queued: usize,
 }
 
 /// What the apps made of one stored inbound message.

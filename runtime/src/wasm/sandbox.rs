@@ -209,8 +209,8 @@ impl Sandbox {
     }
 
     /// Runs `parse-incoming` on a fresh instance.
-    pub async fn parse_incoming(&self, request: HttpRequest) -> CallOutput<Result<Incoming, ParseError>> {
-        self.call("parse-incoming", None, &self.exports.parse_incoming, (&self.context, &request)).await
+    pub async fn parse_incoming(&self, request: &HttpRequest) -> CallOutput<Result<Incoming, ParseError>> {
+        self.call("parse-incoming", None, &self.exports.parse_incoming, (&self.context, request)).await
     }
 
     /// Runs `send` on a fresh instance.

@@ -161,13 +161,21 @@ impl MessageStore for SqliteStore {
                         fields: &m.fields,
                         in_response_to: None,
                         context: &serde_json::Map::new(),
-                        status: MessageStatus::Received,
+                        // Decided already: stored handled, so never in the pending index.
+                        status: if m.decided.is_some() { MessageStatus::Handled } else { MessageStatus::Received },
                         next_attempt_at: None,
                         received_at: m.received_at,
                     },
                 )?;
                 if m.external_id.is_none() {
                     recent.remember((&backend, &m.identity, &m.text), id, now_ms());
+                }
+                if let Some(replies) = &m.decided {
+                    for text in replies {
+                        enqueue_on(conn, &reply_to(id, &backend, &m.identity, text.clone()))?;
+                    }
+                    recorded.replies_queued += replies.len();
+                    recorded.settled.push(id);
                 }
                 recorded.messages.push(InboundMessage {
                     id,

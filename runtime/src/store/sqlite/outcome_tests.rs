@@ -4,7 +4,14 @@ use super::SqliteStore;
 use crate::store::*;
 
 fn inbound(identity: &str, text: &str) -> NewInbound {
-    NewInbound { identity: identity.into(), text: text.into(), external_id: None, received_at: None, fields: vec![] }
+    NewInbound {
+        identity: identity.into(),
+        text: text.into(),
+        external_id: None,
+        received_at: None,
+        fields: vec![],
+        decided: None,
+    }
 }
 
 fn reply_to(id: MessageId) -> NewOutbound {

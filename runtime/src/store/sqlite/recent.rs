@@ -143,6 +143,7 @@ mod tests {
             external_id: None,
             received_at: None,
             fields: vec![],
+            decided: None,
         }
     }
 

@@ -25,6 +25,7 @@ async fn inbound_is_stored_and_completed_once() {
         external_id: Some("ext-1".into()),
         received_at: None,
         fields: vec![("k".into(), "v".into())],
+        decided: None,
     };
     let recorded = store.record_inbound("http", vec![msg], vec![], DedupWindows::OFF).await.unwrap();
     assert_eq!(recorded.messages.len(), 1);
@@ -255,6 +256,7 @@ async fn repeated_callbacks_are_stored_once() {
         external_id: Some(id.into()),
         received_at: None,
         fields: Vec::new(),
+        decided: None,
     };
     let first = store.record_inbound("k", vec![with_id("a")], vec![], windows).await.unwrap();
     let again = store.record_inbound("k", vec![with_id("a"), with_id("b")], vec![], windows).await.unwrap();
@@ -385,5 +387,12 @@ async fn dropping_the_store_closes_its_database() {
 }
 
 fn inbound(identity: &str, text: &str) -> NewInbound {
-    NewInbound { identity: identity.into(), text: text.into(), external_id: None, received_at: None, fields: vec![] }
+    NewInbound {
+        identity: identity.into(),
+        text: text.into(),
+        external_id: None,
+        received_at: None,
+        fields: vec![],
+        decided: None,
+    }
 }
