@@ -8,7 +8,9 @@
 //! components whose name contains that text and `SMSGW_BENCH_POOLING_ONLY=1`
 //! skips the on-demand allocator. To compare two builds, run them in turn
 //! with `SMSGW_BENCH_SMSGW=<binary>` (the gateway the parts start) and
-//! `SMSGW_BENCH_SKIP_RAPIDSMS=1`, several times. `bench serve ...` is the baseline gateway
+//! `SMSGW_BENCH_SKIP_RAPIDSMS=1`, several times; `SMSGW_BENCH_PACE_CONFIG` adds TOML
+//! tables to the pace part's inbound configuration (e.g. the channel log off, to
+//! see what it costs). `bench serve ...` is the baseline gateway
 //! the parts start as a child process ([`baseline`]).
 
 mod baseline;
@@ -18,11 +20,6 @@ mod load;
 mod parts;
 
 use std::time::Duration;
-
-/// The allocator the `smsgw` binary uses, so the baseline gateway (`bench
-/// serve`: the native routes and senders) is compared on equal terms.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// How long and how hard each part runs.
 #[derive(Clone, Copy)]

@@ -4,14 +4,7 @@ use super::SqliteStore;
 use crate::store::*;
 
 fn inbound(identity: &str, text: &str) -> NewInbound {
-    NewInbound {
-        identity: identity.into(),
-        text: text.into(),
-        external_id: None,
-        received_at: None,
-        fields: vec![],
-        decided: None,
-    }
+    NewInbound { identity: identity.into(), text: text.into(), ..Default::default() }
 }
 
 fn reply_to(id: MessageId) -> NewOutbound {

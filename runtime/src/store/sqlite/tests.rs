@@ -387,12 +387,5 @@ async fn dropping_the_store_closes_its_database() {
 }
 
 fn inbound(identity: &str, text: &str) -> NewInbound {
-    NewInbound {
-        identity: identity.into(),
-        text: text.into(),
-        external_id: None,
-        received_at: None,
-        fields: vec![],
-        decided: None,
-    }
+    NewInbound { identity: identity.into(), text: text.into(), ..Default::default() }
 }
