@@ -52,8 +52,9 @@ impl Dispatch {
         Dispatch { store, apps, default_reply, routing: Mutex::new(HashSet::new()), dedup, outcomes, outbound }
     }
 
-    /// Commits what a backend parsed from one provider request, then routes
-    /// each stored message in the background. Returns once it is durable.
+    /// Commits what a backend parsed from one provider request (messages the
+    /// apps decide at once with their outcome and replies), then routes each
+    /// other stored message in the background. Returns once it is durable.
     pub async fn accept(
         self: &Arc<Self>,
         backend: &str,
