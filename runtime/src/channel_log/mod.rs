@@ -75,8 +75,8 @@ impl ChannelLog {
         Arc::new(ChannelLog { tx: Some(tx), max_body_bytes, dropped: AtomicU64::new(0), closing, writer })
     }
 
-    /// Writes what is waiting, without gathering more, and stops writing:
-    /// for shutdown, once the last request and send are done. Waits at most
+    /// Writes what is queued and stops writing: for shutdown, once the last
+    /// request and send are done. Waits at most
     /// `deadline`; false when the writer did not finish within it.
     pub async fn close(&self, deadline: Duration) -> bool {
         // A stored permit if the writer is not waiting right now.

@@ -59,9 +59,10 @@ fn open_wal(db: &Path) -> anyhow::Result<std::fs::File> {
 fn tune_sqlite() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int; sqlite3_config is
-        // only unsafe to call concurrently with initialisation, which the
-        // Once and the ordering before Connection::open rule out here.
+        // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int. sqlite3_config must
+        // not race SQLite's initialisation on another thread: in the gateway
+        // the store opens the process's first connection, after this; later
+        // calls SQLite refuses (SQLITE_MISUSE) and the Once makes this one.
         let rc = unsafe { rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0) };
         if rc != rusqlite::ffi::SQLITE_OK {
             tracing::debug!("SQLite was initialised already; its memory statistics stay on");

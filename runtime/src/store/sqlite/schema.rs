@@ -92,36 +92,35 @@ CREATE TABLE IF NOT EXISTS reports (
 
 /// Creates whatever is missing.
 pub(super) fn apply(conn: &Connection) -> rusqlite::Result<()> {
-    links_without_rowid(conn)?;
-    conn.execute_batch(SCHEMA)
+    if !links_have_rowid(conn)? {
+        return conn.execute_batch(SCHEMA);
+    }
+    // `channel_log_messages` was a rowid table beside its primary key's
+    // index: two B-tree writes per logged message where one (the key itself)
+    // does. Rebuilt once, in one transaction: the old table steps aside (its
+    // index goes, the name is the new table's), the schema creates the new
+    // one, the links move over.
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE;
+         ALTER TABLE channel_log_messages RENAME TO channel_log_messages_rowid;
+         DROP INDEX IF EXISTS channel_log_messages_by_entry;
+         {SCHEMA}
+         INSERT INTO channel_log_messages (message_id, entry_id)
+             SELECT message_id, entry_id FROM channel_log_messages_rowid;
+         DROP TABLE channel_log_messages_rowid;
+         COMMIT;"
+    ))
 }
 
-/// `channel_log_messages` was a rowid table beside its primary key's index:
-/// two B-tree writes per logged message where one (the key itself) does.
-/// Rebuilt once, links kept, in one transaction.
-fn links_without_rowid(conn: &Connection) -> rusqlite::Result<()> {
+/// True when the database has the link table in its old, rowid form.
+fn links_have_rowid(conn: &Connection) -> rusqlite::Result<bool> {
     let sql: Option<String> = conn
         .query_row("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'channel_log_messages'", [], |r| {
             r.get(0)
         })
         .optional()?;
     // None: a new database, which the schema creates right.
-    if sql.is_none_or(|sql| sql.to_ascii_uppercase().contains("WITHOUT ROWID")) {
-        return Ok(());
-    }
-    conn.execute_batch(
-        "BEGIN IMMEDIATE;
-         ALTER TABLE channel_log_messages RENAME TO channel_log_messages_rowid;
-         CREATE TABLE channel_log_messages (
-             message_id INTEGER NOT NULL,
-             entry_id   INTEGER NOT NULL REFERENCES channel_log(id) ON DELETE CASCADE,
-             PRIMARY KEY (message_id, entry_id)
-         ) WITHOUT ROWID;
-         INSERT INTO channel_log_messages (message_id, entry_id)
-             SELECT message_id, entry_id FROM channel_log_messages_rowid;
-         DROP TABLE channel_log_messages_rowid;
-         COMMIT;",
-    )
+    Ok(sql.is_some_and(|sql| !sql.to_ascii_uppercase().contains("WITHOUT ROWID")))
 }
 
 #[cfg(test)]
