@@ -22,6 +22,10 @@ use crate::store::{ChannelLogStore, Exchange};
 const QUEUE: usize = 10_000;
 /// Entries written per batch at most.
 const BATCH: usize = 500;
+/// How long the writer gathers entries before writing a batch that is not
+/// full: the log's commits are not synced, so without a pause each entry
+/// would commit on its own, and a commit's cost is the pages it rewrites.
+const GATHER: Duration = Duration::from_millis(50);
 /// How often retention is applied.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
@@ -120,15 +124,26 @@ impl ChannelLog {
     }
 }
 
-/// Writes what arrives in batches: one store operation per batch. Told to
-/// close, it writes what is queued and returns.
+/// Writes what arrives in batches, gathered for up to [`GATHER`]: one store
+/// operation per batch. Told to close, it writes what is queued and returns.
 async fn write(store: Arc<dyn ChannelLogStore>, mut rx: mpsc::Receiver<Exchange>, closing: Arc<Notify>) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
-        let close = tokio::select! {
+        let mut close = tokio::select! {
             n = rx.recv_many(&mut batch, BATCH) => if n == 0 { return } else { false },
             () = closing.notified() => true,
         };
+        if !close && batch.len() < BATCH {
+            close = tokio::select! {
+                () = tokio::time::sleep(GATHER) => false,
+                () = closing.notified() => true,
+            };
+            while batch.len() < BATCH
+                && let Ok(exchange) = rx.try_recv()
+            {
+                batch.push(exchange);
+            }
+        }
         if close {
             while let Ok(exchange) = rx.try_recv() {
                 batch.push(exchange);

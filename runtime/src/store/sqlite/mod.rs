@@ -2,7 +2,10 @@
 //!
 //! One writer thread owns the connection and runs queued operations in
 //! batches ([`writer`]): one transaction and one fsync for many operations
-//! (group commit). Each concern implements its trait in its own file.
+//! (group commit). The channel log lives in a database of its own with its
+//! own writer ([`channel_log`]), so that its entries, larger than the
+//! messages they describe, are neither in the messages' commits nor synced
+//! with them. Each concern implements its trait in its own file.
 
 mod channel_log;
 mod messages;
@@ -14,20 +17,21 @@ mod versions;
 mod writer;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, mpsc};
-
-use rusqlite::Connection;
-use tokio::sync::oneshot;
+use std::sync::{Arc, Mutex};
 
 use super::StoreError;
-use writer::{Completion, Durability, Job, Work};
+use rusqlite::Connection;
+use writer::{Durability, Writer};
 
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 128;
 
 /// SQLite-backed store.
 pub struct SqliteStore {
-    jobs: mpsc::Sender<Work>,
+    /// Messages, the queue, backend versions: every commit synced.
+    writer: Writer,
+    /// The channel log's own database.
+    log: Writer,
     /// The sender+text de-dup window (used on the writer thread only).
     recent: Arc<Mutex<recent::RecentTexts>>,
 }
@@ -71,29 +75,15 @@ fn tune_sqlite() {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) `smsgw.db` in `data_dir`.
+    /// Opens (creating if needed) `smsgw.db` and `channel-log.db` in `data_dir`.
     pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
         tune_sqlite();
         std::fs::create_dir_all(data_dir)
             .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", data_dir.display()))?;
         let path = data_dir.join("smsgw.db");
-        let conn =
-            Connection::open(&path).map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", path.display()))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // Commits write the log without waiting for the disk; the writer's
-        // syncer makes it durable before anyone is answered (see `writer`).
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        // Every operation runs in a savepoint, whose journal of the pages it
-        // changes went to a temporary file: a write system call per page on
-        // the writer thread, for a journal that lives only as long as the
-        // transaction (at most `writer::MAX_BATCH` operations).
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        // rusqlite keeps 16 by default, fewer than the store's distinct
-        // statements: the queue's hot path was re-parsing SQL on every call.
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        let conn = connect(&path)?;
         schema::apply(&conn)?;
+        let log = channel_log::open(&data_dir.join("channel-log.db"), &conn)?;
         let durability = match open_wal(&path) {
             Ok(wal) => Durability::Pipelined(wal),
             Err(e) => {
@@ -102,41 +92,39 @@ impl SqliteStore {
                 Durability::OnCommit
             }
         };
-        let (jobs, rx) = mpsc::channel::<Work>();
-        let wake = jobs.clone();
-        std::thread::Builder::new()
-            .name("smsgw-store".into())
-            .spawn(move || writer::run(conn, rx, wake, durability))?;
-        Ok(SqliteStore { jobs, recent: Arc::new(Mutex::new(recent::RecentTexts::new())) })
+        let writer = Writer::start("smsgw-store", conn, durability)?;
+        let log = Writer::start("smsgw-store-log", log, Durability::Lazy)?;
+        Ok(SqliteStore { writer, log, recent: Arc::new(Mutex::new(recent::RecentTexts::new())) })
     }
 
-    /// Runs `op` on the writer thread inside a savepoint of the current batch.
+    /// Runs `op` on the messages' writer thread inside a savepoint of the current batch.
     async fn run<R, F>(&self, op: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            // Without a connection the batch failed to begin; the commit error
-            // given to the completion is what the caller sees.
-            let result = conn.map_or(Err(StoreError::Closed), op);
-            let ok = result.is_ok();
-            let completion: Completion = Box::new(move |commit| {
-                let _ = tx.send(commit.and(result));
-            });
-            (ok, completion)
-        });
-        self.jobs.send(Work::Op(job)).map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.writer.run(op).await
     }
 }
 
-impl Drop for SqliteStore {
-    /// The syncer holds the writer's channel open, so the writer is told to stop.
-    fn drop(&mut self) {
-        let _ = self.jobs.send(Work::Shutdown);
-    }
+/// A connection as both writers use it: WAL; commits write the log without
+/// waiting for the disk (the messages' writer syncs it itself before anyone
+/// is answered, see `writer`).
+fn connect(path: &Path) -> anyhow::Result<Connection> {
+    let conn = Connection::open(path).map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", path.display()))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Every operation runs in a savepoint, whose journal of the pages it
+    // changes went to a temporary file: a write system call per page on
+    // the writer thread, for a journal that lives only as long as the
+    // transaction (at most `writer::MAX_BATCH` operations).
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // rusqlite keeps 16 by default, fewer than the store's distinct
+    // statements: the queue's hot path was re-parsing SQL on every call.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
 }
 
 #[cfg(test)]

@@ -45,6 +45,10 @@ pub(super) enum Durability {
     OnCommit,
     /// `synchronous=NORMAL` plus our own sync of this write-ahead log before answering.
     Pipelined(File),
+    /// `synchronous=NORMAL` alone: answered at commit, on disk by the next
+    /// checkpoint. A crash of the gateway loses nothing committed, a power
+    /// cut the last moments: for records no one is promised (the channel log).
+    Lazy,
 }
 
 /// Makes everything committed so far durable, answers its callers, then
@@ -81,15 +85,17 @@ fn start_syncer(wal: File, writer: mpsc::Sender<Work>) -> std::io::Result<(mpsc:
 /// one set of log pages written, per fsync, which is the pace the answers go
 /// out at anyway. `wake` is this loop's own channel, for the syncer.
 pub(super) fn run(conn: Connection, rx: mpsc::Receiver<Work>, wake: mpsc::Sender<Work>, durability: Durability) {
-    let synced = match durability {
-        Durability::OnCommit => None,
+    // `timed`: this loop's commits are the store's durable commits, timed in the metrics.
+    let (synced, timed) = match durability {
+        Durability::OnCommit => (None, true),
+        Durability::Lazy => (None, false),
         Durability::Pipelined(wal) => match start_syncer(wal, wake) {
-            Ok(syncer) => Some(syncer),
+            Ok(syncer) => (Some(syncer), false),
             Err(e) => {
                 // Without the syncer nothing would be durable: sync on commit instead.
                 tracing::error!("cannot start the store's sync thread ({e}); syncing on every commit");
                 let _ = conn.pragma_update(None, "synchronous", "FULL");
-                None
+                (None, true)
             }
         },
     };
@@ -111,14 +117,14 @@ pub(super) fn run(conn: Connection, rx: mpsc::Receiver<Work>, wake: mpsc::Sender
         match work {
             None => {
                 if let Some(batch) = open.take() {
-                    syncing = commit(&conn, batch, &synced);
+                    syncing = commit(&conn, batch, &synced, timed);
                 }
             }
             Some(Work::Synced) => syncing = false,
             Some(Work::Op(job)) => run_op(&conn, &mut open, job),
             Some(Work::Shutdown) => {
                 if let Some(batch) = open.take() {
-                    commit(&conn, batch, &synced);
+                    commit(&conn, batch, &synced, timed);
                 }
                 return;
             }
@@ -157,10 +163,15 @@ fn run_op(conn: &Connection, open: &mut Option<Vec<Completion>>, job: Job) {
 /// Commits `batch` and hands its answers to the syncer (or answers them
 /// directly when the commit itself synced, or failed). True when the syncer
 /// took it, and so will say when it is done.
-fn commit(conn: &Connection, completions: Vec<Completion>, synced: &Option<(mpsc::Sender<Committed>, File)>) -> bool {
+fn commit(
+    conn: &Connection,
+    completions: Vec<Completion>,
+    synced: &Option<(mpsc::Sender<Committed>, File)>,
+    timed: bool,
+) -> bool {
     let committing = std::time::Instant::now();
     let commit = conn.execute_batch("COMMIT").map_err(|e| StoreError::Database(e.to_string()));
-    if synced.is_none() {
+    if timed {
         metrics().store_commit(committing.elapsed());
     }
     match (commit, synced) {
@@ -186,6 +197,51 @@ fn commit(conn: &Connection, completions: Vec<Completion>, synced: &Option<(mpsc
             }
             false
         }
+    }
+}
+
+/// A writer thread, seen from the async side: where its operations are sent.
+pub(super) struct Writer {
+    jobs: mpsc::Sender<Work>,
+}
+
+impl Writer {
+    /// Starts a writer thread named `name` that owns `conn`.
+    pub(super) fn start(name: &str, conn: Connection, durability: Durability) -> std::io::Result<Self> {
+        let (jobs, rx) = mpsc::channel::<Work>();
+        let wake = jobs.clone();
+        std::thread::Builder::new().name(name.into()).spawn(move || run(conn, rx, wake, durability))?;
+        Ok(Writer { jobs })
+    }
+
+    /// Runs `op` on the writer thread inside a savepoint of the current
+    /// batch; answers once the batch is committed (and as durable as the
+    /// writer's [`Durability`] makes it).
+    pub(super) async fn run<R, F>(&self, op: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            // Without a connection the batch failed to begin; the commit error
+            // given to the completion is what the caller sees.
+            let result = conn.map_or(Err(StoreError::Closed), op);
+            let ok = result.is_ok();
+            let completion: Completion = Box::new(move |commit| {
+                let _ = tx.send(commit.and(result));
+            });
+            (ok, completion)
+        });
+        self.jobs.send(Work::Op(job)).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+impl Drop for Writer {
+    /// The syncer holds the writer's channel open, so the writer is told to stop.
+    fn drop(&mut self) {
+        let _ = self.jobs.send(Work::Shutdown);
     }
 }
 
