@@ -33,10 +33,15 @@ async fn acknowledged_until_killed(gw: &mut Gateway, clients: usize, kill_after:
     acked.lock().unwrap().clone()
 }
 
-fn stored_texts(gw: &Gateway) -> std::collections::HashSet<String> {
-    let db = rusqlite::Connection::open(gw.data_dir.join("smsgw.db")).unwrap();
-    let mut stmt = db.prepare("SELECT text FROM messages WHERE direction = 'in'").unwrap();
+/// The first column of `sql`'s rows in the database at `db`, read beside the running gateway.
+fn column<T: rusqlite::types::FromSql, C: FromIterator<T>>(db: &std::path::Path, sql: &str) -> C {
+    let db = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = db.prepare(sql).unwrap();
     stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
+fn stored_texts(gw: &Gateway) -> std::collections::HashSet<String> {
+    column(&gw.data_dir.join("smsgw.db"), "SELECT text FROM messages WHERE direction = 'in'")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,11 +89,9 @@ async fn kill_9_repeats_only_the_sends_in_flight() {
     assert!(duplicates <= workers, "{duplicates} duplicates; only the {workers} sends in flight may repeat");
 }
 
-/// The channel log's ids, read beside the running gateway.
-fn logged_ids(db: &std::path::Path) -> Vec<i64> {
-    let db = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = db.prepare("SELECT id FROM channel_log ORDER BY id").unwrap();
-    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+/// The channel log's ids.
+fn logged_ids<C: FromIterator<i64>>(db: &std::path::Path) -> C {
+    column(db, "SELECT id FROM channel_log ORDER BY id")
 }
 
 /// The channel log's commits are not fsync'ed one by one (its own database,
@@ -105,13 +108,13 @@ async fn kill_9_keeps_every_committed_channel_log_entry() {
         let log_db = log_db.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(900)).await;
-            tokio::task::spawn_blocking(move || logged_ids(&log_db)).await.unwrap()
+            tokio::task::spawn_blocking(move || logged_ids::<Vec<i64>>(&log_db)).await.unwrap()
         })
     };
     let acked = acknowledged_until_killed(&mut gw, 8, Duration::from_millis(1200)).await;
     let before = before.await.unwrap();
     assert!(!acked.is_empty() && !before.is_empty(), "the load reached the gateway and its log");
-    let after: std::collections::HashSet<i64> = logged_ids(&log_db).into_iter().collect();
+    let after: std::collections::HashSet<i64> = logged_ids(&log_db);
     let lost: Vec<_> = before.iter().filter(|id| !after.contains(*id)).collect();
     println!(
         "| kill -9, channel log | {} committed before | {} after | {} lost |",

@@ -159,26 +159,11 @@ mod tests {
     use rusqlite::Connection;
 
     use super::super::SqliteStore;
-    use crate::store::{ChannelLogStore, Exchange, ExchangeFilter};
+    use super::super::tests::exchange;
+    use crate::store::{ChannelLogStore, ExchangeFilter};
 
-    fn entry(url: &str, message: i64) -> String {
-        serde_json::to_string(&Exchange {
-            backend: "k".into(),
-            kind: "inbound".into(),
-            method: "GET".into(),
-            url: url.into(),
-            request_headers: vec![],
-            request_body: String::new(),
-            status: Some(200),
-            response_headers: vec![],
-            response_body: "OK".into(),
-            duration_us: 1,
-            log: vec![],
-            outcome: "stored".into(),
-            message_ids: vec![message],
-            created_at: 1,
-        })
-        .unwrap()
+    fn entry(body: &str, message: i64) -> String {
+        serde_json::to_string(&exchange("k", 1, body, vec![message])).unwrap()
     }
 
     /// The channel log as a gateway before 2026-12 kept it, in `smsgw.db`
@@ -193,10 +178,10 @@ mod tests {
                  PRIMARY KEY (message_id, entry_id));",
         )
         .unwrap();
-        for (id, url, message) in [(1, "http://a/1", 7), (2, "http://a/2", 8)] {
+        for (id, body, message) in [(1, "one", 7), (2, "two", 8)] {
             conn.execute(
                 "INSERT OR IGNORE INTO channel_log VALUES (?1, 'k', ?2, 10, 1)",
-                rusqlite::params![id, entry(url, message)],
+                rusqlite::params![id, entry(body, message)],
             )
             .unwrap();
             conn.execute("INSERT OR IGNORE INTO channel_log_messages VALUES (?1, ?2)", [message, id]).unwrap();
@@ -230,7 +215,7 @@ mod tests {
         old_layout(&main);
         let store = SqliteStore::open(dir.path()).unwrap();
         assert_eq!(ids(&store, None).await, [2, 1]);
-        store.record_exchanges(vec![serde_json::from_str(&entry("http://a/3", 9)).unwrap()]).await.unwrap();
+        store.record_exchanges(vec![serde_json::from_str(&entry("three", 9)).unwrap()]).await.unwrap();
         assert_eq!(ids(&store, None).await, [3, 2, 1]);
         assert_eq!(ids(&store, Some(9)).await, [3]);
     }

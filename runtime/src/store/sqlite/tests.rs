@@ -280,7 +280,8 @@ async fn an_idempotency_key_queues_once() {
     assert!(matches!(store.enqueue_idempotent(outbound(&["1"]), "k2", "h1", 60_000).await.unwrap(), Enqueued::New(_)));
 }
 
-fn exchange(backend: &str, created_at: Millis, body: &str, messages: Vec<MessageId>) -> Exchange {
+/// An exchange as the channel log's tests record it.
+pub(super) fn exchange(backend: &str, created_at: Millis, body: &str, messages: Vec<MessageId>) -> Exchange {
     Exchange {
         backend: backend.into(),
         kind: "provider".into(),
