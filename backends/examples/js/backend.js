@@ -37,9 +37,10 @@ globalThis.console = {
  * stack, and logs it: nothing else could show it here.
  */
 function reportsExceptions(fn) {
-  return (...args) => {
+  // Both adapter functions take two arguments; rest and spread cost more in QuickJS.
+  return (first, second) => {
     try {
-      return fn(...args);
+      return fn(first, second);
     } catch (e) {
       if (e !== null && typeof e === "object" && typeof e.tag === "string") throw e; // a WIT error
       const text = (e instanceof Error ? `${e.name}: ${e.message}\n${e.stack ?? ""}` : String(e)).trimEnd().slice(0, 4000);
@@ -54,7 +55,8 @@ function readSettings(ctx) {
   const c = Config.parse(ctx.config);
   const identityName = c.stringOr("identity_name", "identity");
   const textName = c.stringOr("text_name", "text");
-  const method = asciiUpper(c.stringOr("sendsms_method", "GET"));
+  const configuredMethod = c.string("sendsms_method");
+  const method = configuredMethod === null ? "GET" : asciiUpper(configuredMethod);
   if (method !== "GET" && method !== "POST") {
     throw `config key 'sendsms_method' must be GET or POST, not '${method}'`;
   }

@@ -91,3 +91,31 @@ impl CompileCache {
         Ok(unsafe { Component::deserialize_file(&self.engine, &path)? })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wasm::engine::{self, WasmEngine};
+    use wasmtime::ModuleVersionStrategy;
+
+    /// Compiled code calls the host's builtins by index, and `vendor/` changed
+    /// their list: code from an engine stamped with wasmtime's own version
+    /// (stock wasmtime, or a build of the gateway from before) must be
+    /// compiled again, never run, though every other setting agrees.
+    #[test]
+    fn code_of_another_code_version_is_compiled_again_not_run() {
+        let ours = WasmEngine::new().unwrap();
+        let stock = engine::config(true, ModuleVersionStrategy::WasmtimeVersion).unwrap();
+        let stock = Engine::new(&stock).unwrap();
+        let wasm = crate::backend::builtin::component("kannel").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CompileCache::new(dir.path(), ours.engine()).unwrap();
+        let sha256 = sha256_hex(wasm);
+
+        std::fs::write(cache.path(&sha256), stock.precompile_component(wasm).unwrap()).unwrap();
+        assert!(cache.get(&sha256).is_none(), "code stamped with another version was loaded");
+
+        std::fs::write(cache.path(&sha256), ours.engine().precompile_component(wasm).unwrap()).unwrap();
+        assert!(cache.get(&sha256).is_some(), "our own engine's code was not loaded");
+    }
+}

@@ -59,7 +59,8 @@ class Settings:
         c = Config.parse(config_json)
         identity_name = c.string_or("identity_name", "identity")
         text_name = c.string_or("text_name", "text")
-        method = ascii_upper(c.string_or("sendsms_method", "GET"))
+        configured_method = c.string("sendsms_method")
+        method = "GET" if configured_method is None else ascii_upper(configured_method)
         if method not in ("GET", "POST"):
             raise ConfigError("config key 'sendsms_method' must be GET or POST, not '%s'" % method)
         encoding = c.string_or("sendsms_encoding", "query" if method == "GET" else "form")

@@ -45,23 +45,29 @@ def lossy_utf8(data):
 
 # --- application/x-www-form-urlencoded ------------------------------------------
 
-_HEX = {ord(c): int(c, 16) for c in "0123456789abcdefABCDEF"}
+# Every `XX` of a `%XX` escape to its byte, built at import (so into the
+# component's snapshot): decoding looks up each escape instead of stepping
+# through every byte in Python (12 µs of a call with an 80-byte query).
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
+_ESCAPES = {bytes((a, b)): bytes((int(bytes((a, b)), 16),)) for a in _HEX_DIGITS for b in _HEX_DIGITS}
 
 
 def _percent_decode(component):
     """`+` to a space, then `%XX` to the byte XX; a stray `%` stays as it is."""
     data = component.replace(b"+", b" ")
-    out = bytearray()
-    i, n = 0, len(data)
-    while i < n:
-        byte = data[i]
-        if byte == 0x25 and i + 2 < n and data[i + 1] in _HEX and data[i + 2] in _HEX:
-            out.append(_HEX[data[i + 1]] * 16 + _HEX[data[i + 2]])
-            i += 3
+    if b"%" not in data:
+        return data
+    pieces = data.split(b"%")
+    out = [pieces[0]]
+    for piece in pieces[1:]:
+        byte = _ESCAPES.get(piece[:2])
+        if byte is None:
+            out.append(b"%")
+            out.append(piece)
         else:
             out.append(byte)
-            i += 1
-    return bytes(out)
+            out.append(piece[2:])
+    return b"".join(out)
 
 
 def parse_form(data):

@@ -150,6 +150,12 @@ pub struct Instance {
     /// instantiation, and a registry lookup each was a sixth of it.
     store_text: Option<SendSyncPtr<[u8]>>,
 
+    /// Active element segments of function indices applied to this
+    /// instance's lazily initialised tables without making their funcrefs
+    /// (by this or another instance of the store), in the order applied: an
+    /// uninitialised element is made from the last one that covers it.
+    lazy_segments: Vec<LazySegment>,
+
     /// Additional context used by compiled wasm code. This field is last, and
     /// represents a dynamically-sized array that extends beyond the nominal
     /// end of the struct (similar to a flexible array member).
@@ -216,6 +222,7 @@ impl Instance {
             wmemcheck_state,
             store: None,
             store_text: None,
+            lazy_segments: Vec::new(),
             vmctx: OwnedVMContext::new(),
         })?;
 
@@ -1132,6 +1139,16 @@ impl Instance {
                     Err(_) => break,
                 };
 
+                // An element segment applied lazily covers it: the last one
+                // to do so holds its value.
+                if let Some(func_ref) = self.as_mut().lazy_segment_func_ref(registry, idx, i) {
+                    self.as_mut().tables_mut()[idx]
+                        .1
+                        .set_func(i, func_ref)
+                        .expect("Table type should match and index should be in-bounds");
+                    continue;
+                }
+
                 // The table element `i` is uninitialized and is now being
                 // initialized. This must imply that a `precompiled` list of
                 // function indices is available for this table. The precompiled
@@ -1153,6 +1170,77 @@ impl Instance {
         }
 
         self.get_defined_table(idx)
+    }
+
+    /// The value of element `i` of defined table `idx` if a lazily applied
+    /// element segment covers it (`Some(None)` for a null funcref).
+    fn lazy_segment_func_ref(
+        mut self: Pin<&mut Self>,
+        registry: &ModuleRegistry,
+        idx: DefinedTableIndex,
+        i: u64,
+    ) -> Option<Option<NonNull<VMFuncRef>>> {
+        let segment = *self
+            .lazy_segments
+            .iter()
+            .rev()
+            .find(|s| s.table == idx && i >= s.start && i - s.start < s.len)?;
+        let own = segment.source.as_non_null() == self.vmctx();
+        // SAFETY: `source` is the vmctx of an instance of this store (it
+        // applied the segment), alive as long as the store; when it is this
+        // instance, `self` is used instead of a second borrow of it.
+        let mut source = if own {
+            self.as_mut()
+        } else {
+            unsafe { self.as_mut().sibling_vmctx_mut(segment.source.as_non_null()) }
+        };
+        let offset = usize::try_from(i - segment.start).unwrap();
+        let func = source.env_module().lazy_table_segments[segment.segment].1[offset];
+        Some(source.as_mut().get_func_ref(registry, func))
+    }
+
+    /// Applies this instance's active element segment `segment` (function
+    /// indices) at `offset` (bounds-checked by the caller's compiled code):
+    /// a lazily initialised table records it and has its elements made on
+    /// first use; any other table gets them now.
+    pub(crate) fn table_init_lazy_segment(
+        mut self: Pin<&mut Self>,
+        registry: &ModuleRegistry,
+        segment: u32,
+        offset: u64,
+    ) -> Result<(), wasmtime_environ::Trap> {
+        let segment = usize::try_from(segment).unwrap();
+        let module = self.env_module().clone();
+        let (table_index, funcs) = &module.lazy_table_segments[segment];
+        let table_index = *table_index;
+        let len = u64::try_from(funcs.len()).unwrap();
+        let source = SendSyncPtr::new(self.vmctx());
+        let (idx, mut owner) = self.as_mut().defined_table_index_and_instance(table_index);
+        // Each record costs host memory no limiter counts, and each lazy
+        // element a search of the records: past a bound (a hostile module
+        // can apply 100,000 segments, instantiated dozens of times in one
+        // component) segments are applied eagerly again.
+        if owner.as_mut().get_defined_table(idx).is_lazy_funcref()
+            && owner.lazy_segments.len() < MAX_LAZY_SEGMENTS
+        {
+            owner.as_mut().get_defined_table(idx).uninit_funcs(offset, len)?;
+            let lazy = LazySegment { table: idx, start: offset, len, source, segment };
+            // SAFETY: only a plain field is changed; nothing moves.
+            unsafe { owner.as_mut().get_unchecked_mut().lazy_segments.push(lazy) };
+            return Ok(());
+        }
+        // A table without lazy initialisation (made by the embedder), or one
+        // with too many records: every funcref now, as compiled code would.
+        let mut values = Vec::with_capacity(funcs.len());
+        for func in funcs.iter() {
+            values.push(self.as_mut().get_func_ref(registry, *func));
+        }
+        let (idx, mut owner) = self.defined_table_index_and_instance(table_index);
+        let table = owner.as_mut().get_defined_table(idx);
+        for (i, value) in (offset..).zip(values) {
+            table.set_func(i, value)?;
+        }
+        Ok(())
     }
 
     /// Get a locally-defined table.
@@ -1932,4 +2020,24 @@ impl PassiveElementSegment {
 enum FuncRefCode {
     Defined(DefinedFuncIndex),
     Keys(FuncKey, FuncKey),
+}
+
+/// Segments an instance's tables record for lazy application at most; more
+/// are applied eagerly. CPython's libraries apply about ten.
+const MAX_LAZY_SEGMENTS: usize = 256;
+
+/// An active element segment applied to a table of this instance without
+/// making its funcrefs (see [`Instance::table_init_lazy_segment`]).
+#[derive(Clone, Copy)]
+struct LazySegment {
+    /// The table it was applied to.
+    table: DefinedTableIndex,
+    /// The first element it covers.
+    start: u64,
+    /// How many elements it covers.
+    len: u64,
+    /// The instance whose module holds the segment.
+    source: SendSyncPtr<VMContext>,
+    /// The segment's index in that module's `table_initialization.segments`.
+    segment: usize,
 }

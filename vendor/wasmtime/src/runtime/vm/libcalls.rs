@@ -399,6 +399,18 @@ fn ref_func(store: &mut dyn VMStore, instance: InstanceId, func_index: u32) -> N
         .cast()
 }
 
+// Applies an active element segment of function indices lazily.
+fn table_init_lazy_segment(
+    store: &mut dyn VMStore,
+    instance: InstanceId,
+    elem: u32,
+    offset: u64,
+) -> Result<()> {
+    let (instance, registry) = store.instance_and_module_registry_mut(instance);
+    instance.table_init_lazy_segment(registry, elem, offset)?;
+    Ok(())
+}
+
 // Returns a table entry after lazily initializing it.
 fn table_get_lazy_init_func_ref(
     store: &mut dyn VMStore,

@@ -557,6 +557,28 @@ impl Table {
         Ok(())
     }
 
+    /// Whether this funcref table may hold uninitialised elements, made on
+    /// their first use (see [`Self::uninit_funcs`]).
+    pub fn is_lazy_funcref(&self) -> bool {
+        self.element_type() == TableElementType::Func && self.funcrefs().1
+    }
+
+    /// Marks `table[dst..dst + len]` uninitialised: their next use asks the
+    /// owning instance what they hold (a lazily applied element segment).
+    ///
+    /// Returns a trap error on out-of-bounds accesses.
+    ///
+    /// # Panics
+    ///
+    /// Panics unless [`Self::is_lazy_funcref`].
+    pub fn uninit_funcs(&mut self, dst: u64, len: u64) -> Result<(), Trap> {
+        let range = self.validate_fill(dst, len)?;
+        let (funcrefs, lazy_init) = self.funcrefs_mut();
+        assert!(lazy_init, "only lazily initialised tables have uninitialised elements");
+        funcrefs[range].fill(MaybeTaggedFuncRef(None));
+        Ok(())
+    }
+
     /// Same as [`Self::fill_func`], but for GC references.
     ///
     /// # Panics
