@@ -56,9 +56,13 @@ struct Harness {
 impl Harness {
     fn new() -> Self {
         let engine = WasmEngine::new().unwrap();
-        let module = |text: &str| Module::new(engine.engine(), wat::parse_str(text).unwrap()).unwrap();
-        let (main, lib_123, lib_10_20) = (module(MAIN), module(LIB_123), module(LIB_10_20));
+        let (main, lib_123, lib_10_20) = (module(&engine, MAIN), module(&engine, LIB_123), module(&engine, LIB_10_20));
         Harness { engine, main, lib_123, lib_10_20 }
+    }
+
+    /// `text` compiled by the gateway's engine.
+    fn module(&self, text: &str) -> Module {
+        module(&self.engine, text)
     }
 
     fn store(&self) -> Store<()> {
@@ -66,6 +70,15 @@ impl Harness {
         store.set_epoch_deadline(1_000);
         store
     }
+}
+
+fn module(engine: &WasmEngine, text: &str) -> Module {
+    Module::new(engine.engine(), wat::parse_str(text).unwrap()).unwrap()
+}
+
+/// An immutable `i32` global holding `base`, as a linker provides `__table_base`.
+fn base_global(store: &mut Store<()>, base: i32) -> Global {
+    Global::new(&mut *store, GlobalType::new(ValType::I32, Mutability::Const), Val::I32(base)).unwrap()
 }
 
 /// The main module's instance and its table.
@@ -77,8 +90,7 @@ fn main_instance(h: &Harness, store: &mut Store<()>) -> (Instance, Table) {
 
 /// Instantiates `lib` with its segment at `base` in `table`.
 fn link(store: &mut Store<()>, lib: &Module, table: Table, base: i32) -> wasmtime::Result<Instance> {
-    let ty = GlobalType::new(ValType::I32, Mutability::Const);
-    let base = Global::new(&mut *store, ty, Val::I32(base)).unwrap();
+    let base = base_global(store, base);
     Instance::new(&mut *store, lib, &[Extern::Table(table), Extern::Global(base)])
 }
 
@@ -88,7 +100,7 @@ fn call(store: &mut Store<()>, main: &Instance, i: i32) -> Option<i32> {
     f.call(&mut *store, i).ok()
 }
 
-/// Every element as `call` sees it.
+/// Every element as `call` sees it (`main`: any instance exporting `call`).
 fn calls(store: &mut Store<()>, main: &Instance) -> Vec<Option<i32>> {
     (0..10).map(|i| call(store, main, i)).collect()
 }
@@ -181,13 +193,11 @@ fn a_segment_out_of_bounds_traps_and_writes_nothing() {
 #[test]
 fn a_segment_into_the_modules_own_table() {
     let h = Harness::new();
-    let module = Module::new(h.engine.engine(), wat::parse_str(OWN_TABLE).unwrap()).unwrap();
+    let module = h.module(OWN_TABLE);
     let mut store = h.store();
-    let ty = GlobalType::new(ValType::I32, Mutability::Const);
-    let base = Global::new(&mut store, ty, Val::I32(8)).unwrap();
+    let base = base_global(&mut store, 8);
     let instance = Instance::new(&mut store, &module, &[Extern::Global(base)]).unwrap();
-    let results: Vec<Option<i32>> = (0..10).map(|i| call(&mut store, &instance, i)).collect();
-    assert_eq!(results, [None, None, None, None, None, None, None, None, Some(7), Some(7)]);
+    assert_eq!(calls(&mut store, &instance), [None, None, None, None, None, None, None, None, Some(7), Some(7)]);
 }
 
 #[test]
@@ -227,7 +237,7 @@ fn many_segments(count: usize) -> String {
 fn past_the_bound_on_records_segments_are_applied_eagerly_and_the_last_still_wins() {
     let h = Harness::new();
     // More segments than an instance records (256 in vendor/wasmtime).
-    let lib = Module::new(h.engine.engine(), wat::parse_str(many_segments(300)).unwrap()).unwrap();
+    let lib = h.module(&many_segments(300));
     let mut store = h.store();
     let (main, table) = main_instance(&h, &mut store);
     link(&mut store, &lib, table, 3).unwrap();

@@ -39,7 +39,7 @@ const DENSE_IMAGE_BYTES: usize = 64 << 20;
 /// the third patch added one: code compiled by an engine with another list
 /// must never run. Raise the revision with every vendor change that alters
 /// compiled code or that list.
-pub const CODE_VERSION: &str = "48.0.8+smsgw.3";
+const CODE_VERSION: &str = "48.0.8+smsgw.3";
 
 /// Owns the engine and the thread that drives epoch interruption.
 pub struct WasmEngine {
