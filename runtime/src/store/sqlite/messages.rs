@@ -21,6 +21,11 @@ fn rank(status: RecipientStatus) -> u8 {
 pub(super) const SAME_PROVIDER_ID: &str =
     "SELECT 1 FROM messages WHERE direction = 'in' AND backend = ?1 AND external_id = ?2 AND created_at >= ?3 LIMIT 1";
 
+/// Unsettled messages by status: how many, and the oldest one's creation
+/// (the query repeats the condition of `messages_unsettled`, which serves it).
+pub(super) const PENDING_BY_STATUS: &str = "SELECT status, COUNT(*), MIN(created_at) FROM messages
+     WHERE (status = 'received' OR status = 'queued' OR status = 'sending') GROUP BY status";
+
 /// True when `m` was stored before within the dedup windows: by the
 /// provider's id, or (with none) by sender and text.
 fn already_stored(
@@ -201,12 +206,13 @@ impl MessageStore for SqliteStore {
 
     async fn unprocessed_inbound(&self, limit: usize) -> Result<Vec<InboundMessage>, StoreError> {
         self.run(move |conn| {
-            // The pending index serves this too (an index of its own cost
+            // The unsettled index serves this too (an index of its own cost
             // every inbound message two more B-tree writes); SQLite uses a
-            // partial index only when the query repeats its condition.
+            // partial index when the query implies its condition, as
+            // `status = 'received'` implies the index's OR.
             let sql = format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages INDEXED BY messages_pending
-                 WHERE status IN ('received', 'queued', 'sending') AND status = 'received' AND direction = 'in'
+                "SELECT {MESSAGE_COLUMNS} FROM messages INDEXED BY messages_unsettled
+                 WHERE status = 'received' AND direction = 'in'
                  ORDER BY created_at, id LIMIT ?1"
             );
             let mut stmt = conn.prepare_cached(&sql)?;
@@ -271,10 +277,7 @@ impl MessageStore for SqliteStore {
 
     async fn pending(&self) -> Result<Vec<Pending>, StoreError> {
         self.run(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT status, COUNT(*), MIN(created_at) FROM messages
-                 WHERE status IN ('received', 'queued', 'sending') GROUP BY status",
-            )?;
+            let mut stmt = conn.prepare_cached(PENDING_BY_STATUS)?;
             let rows = stmt.query_map([], |r| {
                 let status: String = r.get(0)?;
                 Ok((status, r.get::<_, i64>(1)?, r.get::<_, Option<i64>>(2)?))

@@ -71,7 +71,24 @@ fn tune_sqlite() {
         if rc != rusqlite::ffi::SQLITE_OK {
             tracing::debug!("SQLite was initialised already; its memory statistics stay on");
         }
+        if shared_page_cache() {
+            tracing::warn!(
+                "SQLite was built with ENABLE_MEMORY_MANAGEMENT: the channel log's writes will evict the \
+                 messages' pages from the one page cache they share (build from the workspace, whose \
+                 .cargo/config.toml leaves it out)"
+            );
+        }
     });
+}
+
+/// True when all connections of the process share one page cache and LRU
+/// list (SQLite built with `ENABLE_MEMORY_MANAGEMENT`, as rusqlite's bundled
+/// build does unless `.cargo/config.toml` undefines it): each writer's hot
+/// pages must stay in a cache of its own (`cache_tests`).
+pub(super) fn shared_page_cache() -> bool {
+    // SAFETY: a NUL-terminated option name; the call only reads SQLite's
+    // compile-time option list.
+    unsafe { rusqlite::ffi::sqlite3_compileoption_used(c"ENABLE_MEMORY_MANAGEMENT".as_ptr()) != 0 }
 }
 
 impl SqliteStore {
@@ -127,6 +144,8 @@ fn connect(path: &Path) -> anyhow::Result<Connection> {
     Ok(conn)
 }
 
+#[cfg(test)]
+mod cache_tests;
 #[cfg(test)]
 mod outcome_tests;
 #[cfg(test)]

@@ -23,14 +23,15 @@ pub(super) struct NewRow<'a> {
     pub(super) received_at: Option<Millis>,
 }
 
+/// How every message is stored.
+pub(super) const INSERT_MESSAGE: &str =
+    "INSERT INTO messages (direction, backend, identity, text, external_id, fields, in_response_to,
+         context, status, next_attempt_at, received_at, created_at, updated_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)";
+
 pub(super) fn insert_message(conn: &Connection, row: NewRow<'_>) -> Result<MessageId, StoreError> {
     let now = now_ms();
-    conn.prepare_cached(
-        "INSERT INTO messages (direction, backend, identity, text, external_id, fields, in_response_to,
-             context, status, next_attempt_at, received_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
-    )?
-    .execute(params![
+    conn.prepare_cached(INSERT_MESSAGE)?.execute(params![
         row.direction.as_str(),
         row.backend,
         row.identity,
