@@ -1,6 +1,6 @@
-//! What each inbound message costs the messages' writer beyond its own rows:
-//! no page read back from the OS because the channel log wrote, no temporary
-//! B-tree built to test an index's condition.
+//! What each message costs the messages' writer beyond its own rows: no page
+//! read back from the OS because the channel log wrote, no temporary B-tree
+//! built to test an index's condition, no index scan where a seek will do.
 
 use rusqlite::Connection;
 
@@ -79,4 +79,19 @@ async fn storing_and_settling_build_no_temporary_btree() {
     let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", super::messages::PENDING_BY_STATUS)).unwrap();
     let plan = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
     assert!(plan.iter().any(|step| step.contains("messages_unsettled")), "{plan:?}");
+}
+
+/// The queue's skip-scan over backends seeks the queue index once per
+/// backend; on `messages_unsettled`, whose condition `status = 'queued'`
+/// implies too, it read every queued message for each step.
+#[tokio::test]
+async fn the_queue_skip_scan_seeks_the_queue_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let _store = SqliteStore::open(dir.path()).unwrap();
+    let conn = Connection::open(dir.path().join("smsgw.db")).unwrap();
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", super::queue::QUEUED_BACKENDS)).unwrap();
+    let plan = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
+    let seeks: Vec<_> = plan.iter().filter(|step| step.contains(" USING ")).collect();
+    assert_eq!(seeks.len(), 2, "{plan:?}");
+    assert!(seeks.iter().all(|step| step.contains("messages_queued")), "{plan:?}");
 }
