@@ -4,8 +4,7 @@
 
 use rusqlite::Connection;
 
-use super::SqliteStore;
-use super::tests::exchange;
+use super::tests::{exchange, explain, query_plan, store};
 use crate::store::*;
 
 /// Pages the connection read from the OS since the last call (SQLite's own
@@ -39,8 +38,7 @@ fn message(n: usize) -> NewInbound {
 #[tokio::test]
 async fn channel_log_batches_leave_the_messages_pages_cached() {
     assert!(!super::shared_page_cache(), "SQLite built with one page cache for all connections");
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
+    let (_dir, store) = store();
     let small = |conn: &Connection| Ok(conn.pragma_update(None, "cache_size", -256)?);
     store.run(small).await.unwrap();
     store.log.run(small).await.unwrap();
@@ -66,18 +64,13 @@ async fn channel_log_batches_leave_the_messages_pages_cached() {
 /// list of three constants did, on every insert).
 #[tokio::test]
 async fn storing_and_settling_build_no_temporary_btree() {
-    let dir = tempfile::tempdir().unwrap();
-    let _store = SqliteStore::open(dir.path()).unwrap();
+    let (dir, _store) = store();
     let conn = Connection::open(dir.path().join("smsgw.db")).unwrap();
     for sql in [super::rows::INSERT_MESSAGE, "UPDATE messages SET status = ?1, updated_at = ?2 WHERE id = ?3"] {
-        let mut stmt = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
-        let unbound = vec![rusqlite::types::Null; stmt.parameter_count()];
-        let ops = stmt.query_map(rusqlite::params_from_iter(unbound), |r| r.get::<_, String>(1)).unwrap();
-        let ops = ops.collect::<Result<Vec<_>, _>>().unwrap();
+        let ops = explain(&conn, &format!("EXPLAIN {sql}"), 1);
         assert!(!ops.iter().any(|op| op == "OpenEphemeral"), "{sql} builds a temporary B-tree: {ops:?}");
     }
-    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", super::messages::PENDING_BY_STATUS)).unwrap();
-    let plan = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
+    let plan = query_plan(&conn, super::messages::PENDING_BY_STATUS);
     assert!(plan.iter().any(|step| step.contains("messages_unsettled")), "{plan:?}");
 }
 
@@ -86,11 +79,9 @@ async fn storing_and_settling_build_no_temporary_btree() {
 /// implies too, it read every queued message for each step.
 #[tokio::test]
 async fn the_queue_skip_scan_seeks_the_queue_index() {
-    let dir = tempfile::tempdir().unwrap();
-    let _store = SqliteStore::open(dir.path()).unwrap();
+    let (dir, _store) = store();
     let conn = Connection::open(dir.path().join("smsgw.db")).unwrap();
-    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", super::queue::QUEUED_BACKENDS)).unwrap();
-    let plan = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
+    let plan = query_plan(&conn, super::queue::QUEUED_BACKENDS);
     let seeks: Vec<_> = plan.iter().filter(|step| step.contains(" USING ")).collect();
     assert_eq!(seeks.len(), 2, "{plan:?}");
     assert!(seeks.iter().all(|step| step.contains("messages_queued")), "{plan:?}");

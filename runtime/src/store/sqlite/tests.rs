@@ -1,7 +1,7 @@
 use super::SqliteStore;
 use crate::store::*;
 
-fn store() -> (tempfile::TempDir, SqliteStore) {
+pub(super) fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path()).unwrap();
     (dir, store)
@@ -334,13 +334,7 @@ async fn the_channel_log_links_messages_and_keeps_to_its_retention() {
 async fn dedup_lookups_seek_instead_of_scanning() {
     let (dir, _store) = store();
     let conn = rusqlite::Connection::open(dir.path().join("smsgw.db")).unwrap();
-    let plan = |sql: &str| -> String {
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let unbound = vec![rusqlite::types::Null; stmt.parameter_count()];
-        let rows = stmt.query_map(rusqlite::params_from_iter(unbound), |r| r.get::<_, String>(3)).unwrap();
-        rows.collect::<Result<Vec<_>, _>>().unwrap().join("; ")
-    };
-    let same_id = plan(super::messages::SAME_PROVIDER_ID);
+    let same_id = query_plan(&conn, super::messages::SAME_PROVIDER_ID).join("; ");
     assert!(same_id.contains("backend=? AND external_id=? AND created_at>?"), "{same_id}");
 }
 
@@ -385,6 +379,20 @@ async fn dropping_the_store_closes_its_database() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(!wal.exists(), "the writer kept the database open after the store was dropped");
+}
+
+/// The steps of `sql`'s query plan, its parameters unbound.
+pub(super) fn query_plan(conn: &rusqlite::Connection, sql: &str) -> Vec<String> {
+    explain(conn, &format!("EXPLAIN QUERY PLAN {sql}"), 3)
+}
+
+/// Column `column` of every row `explain` (an `EXPLAIN ...` statement) gives,
+/// its parameters unbound.
+pub(super) fn explain(conn: &rusqlite::Connection, explain: &str, column: usize) -> Vec<String> {
+    let mut stmt = conn.prepare(explain).unwrap();
+    let unbound = vec![rusqlite::types::Null; stmt.parameter_count()];
+    let rows = stmt.query_map(rusqlite::params_from_iter(unbound), |r| r.get::<_, String>(column)).unwrap();
+    rows.collect::<Result<Vec<_>, _>>().unwrap()
 }
 
 fn inbound(identity: &str, text: &str) -> NewInbound {
